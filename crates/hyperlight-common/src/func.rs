@@ -19,7 +19,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::value::{ParameterType, Value, ValueType};
+use crate::value::{ParameterType, ReturnType, Value, ValueType};
 
 /// Why a list of values does not fit a function's parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +113,32 @@ impl<F: Fn() -> R, R> Callable<()> for F {
     type Output = R;
     fn call(&self, _args: ()) -> R {
         self()
+    }
+}
+
+/// What a function may return: a [`ReturnType`] (which cannot fail) or a
+/// `Result<T, E>` of one.
+///
+/// The host's registry requires `E: Display` (the message reaches the guest); the
+/// guest's requires `E: Into<FunctionError>`.
+pub trait FunctionOutput {
+    /// The error type (`Infallible` for plain values).
+    type Error;
+    /// The return value as a [`Value`], or the function's error.
+    fn into_result(self) -> Result<Value, Self::Error>;
+}
+
+impl<T: ReturnType> FunctionOutput for T {
+    type Error = core::convert::Infallible;
+    fn into_result(self) -> Result<Value, Self::Error> {
+        Ok(self.into_value())
+    }
+}
+
+impl<T: ReturnType, E> FunctionOutput for Result<T, E> {
+    type Error = E;
+    fn into_result(self) -> Result<Value, E> {
+        self.map(ReturnType::into_value)
     }
 }
 

@@ -25,7 +25,7 @@ pub mod message;
 pub mod port;
 pub mod value;
 
-pub use func::{Arguments, Callable};
+pub use func::{Arguments, Callable, FunctionOutput};
 pub use message::{AbortKind, FunctionCall, FunctionError, FunctionResult, GuestAbort};
 pub use value::{ParameterType, ReturnType, Value, ValueType};
 

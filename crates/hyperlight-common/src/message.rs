@@ -160,6 +160,12 @@ impl fmt::Display for FunctionError {
     }
 }
 
+impl From<core::convert::Infallible> for FunctionError {
+    fn from(never: core::convert::Infallible) -> FunctionError {
+        match never {}
+    }
+}
+
 /// Why the guest stopped for good in the middle of a call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuestAbort {
