@@ -1,1 +1,44 @@
-//! placeholder
+//! Run untrusted code in KVM micro-VMs that have no guest OS.
+//!
+//! A host application hands `hyperlight-host` a guest program (a static x86_64 ELF,
+//! usually built against the `hyperlight-guest` runtime) and calls functions inside
+//! it as if they were local, each sandbox isolated in its own VM:
+//!
+//! ```no_run
+//! use hyperlight_host::SandboxBuilder;
+//!
+//! // 1. Configure: memory sizes and the host functions the guest may call.
+//! let mut sandbox = SandboxBuilder::new()
+//!     .heap_size(1 << 20)
+//!     .host_function("GetWeekday", || "Monday".to_string())
+//!     // 2. Create the VM, load the ELF, run the guest's initialisation.
+//!     .build_from_file("guests/target/x86_64-unknown-none/release/hello")?;
+//! // 3. Call guest functions with typed arguments and results.
+//! let greeting: String = sandbox.call("SayHello", "World".to_string())?;
+//! assert_eq!(greeting, "Hello, World! Today is Monday.");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Guest code runs in user mode (CPL3) in 64-bit long mode, entered directly at the
+//! ELF's entry point; the host builds its page tables (code read-only, data
+//! non-executable, a guard page below the stack, page 0 unmapped) and owns the only
+//! supervisor code (exception stubs that report faults). A call is one VM entry and
+//! one exit; each host call the guest makes is one more. See the crate's `docs/`
+//! folder for the architecture and how to write a guest.
+#![deny(missing_docs)]
+
+mod error;
+mod func;
+mod mem;
+mod sandbox;
+mod vm;
+
+pub use error::{BuildError, CallError, Exception, GuestFault, ProtocolError};
+pub use func::host_functions::HostFunctions;
+pub use hyperlight_common::{FunctionError, Value, ValueType};
+pub use mem::elf::ElfError;
+pub use mem::layout::{GuestAddr, LayoutError};
+pub use sandbox::builder::SandboxBuilder;
+pub use sandbox::config::SandboxConfig;
+pub use sandbox::sandbox::Sandbox;
+pub use vm::{HypervisorError, Registers};

@@ -1,0 +1,369 @@
+//! The errors of the public API: one type per boundary.
+//!
+//! - [`BuildError`]: creating a sandbox (`SandboxBuilder::build_*`);
+//! - [`CallError`]: calling a guest function (`Sandbox::call`);
+//! - [`ElfError`](crate::ElfError), [`LayoutError`](crate::LayoutError),
+//!   [`HypervisorError`](crate::HypervisorError): their causes.
+//!
+//! Every variant carries what a user needs to act on it: which function, argument,
+//! address or operation. Guest faults carry the exception, RIP, the error code and,
+//! for page faults, CR2.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use hyperlight_common::ValueType;
+
+use crate::mem::elf::ElfError;
+use crate::mem::layout::LayoutError;
+use crate::vm::{HypervisorError, Registers};
+
+/// Why a sandbox could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The guest binary could not be read.
+    #[error("cannot read guest binary {path}: {source}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The guest binary is not a loadable static x86_64 executable.
+    #[error("invalid guest binary: {0}")]
+    Elf(#[from] ElfError),
+    /// The guest does not fit in memory as configured.
+    #[error("invalid memory layout: {0}")]
+    Layout(#[from] LayoutError),
+    /// Guest memory could not be reserved.
+    #[error("cannot reserve {size} bytes of guest memory: {source}")]
+    Memory {
+        /// Bytes asked for.
+        size: u64,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The hypervisor refused an operation.
+    #[error(transparent)]
+    Hypervisor(#[from] HypervisorError),
+    /// The guest's initialisation failed (it panicked, faulted, or misbehaved).
+    #[error("guest initialisation failed: {0}")]
+    Init(Box<CallError>),
+}
+
+/// Why a call into the guest failed.
+///
+/// After any of these the sandbox stays usable: the next call starts from the guest's
+/// state after its last successful call (after a panic or fault, the vCPU is reset to
+/// where the guest waits for calls; memory keeps what the failed call wrote).
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The guest has no function of this name.
+    #[error("the guest has no function named {name:?}")]
+    GuestFunctionNotFound {
+        /// The name called.
+        name: String,
+    },
+    /// A function was called with the wrong number of arguments.
+    #[error("{function} takes {expected} arguments, {got} given")]
+    ArgumentCount {
+        /// The function.
+        function: String,
+        /// Parameters it takes.
+        expected: u32,
+        /// Arguments given.
+        got: u32,
+    },
+    /// An argument has the wrong type.
+    #[error("argument {index} of {function} should be {expected}, {got} given")]
+    ArgumentType {
+        /// The function.
+        function: String,
+        /// Position of the argument, from 0.
+        index: u32,
+        /// The parameter's type.
+        expected: ValueType,
+        /// The argument's type.
+        got: ValueType,
+    },
+    /// The function returned another type than the caller asked for.
+    #[error("{function} returned {got}, the caller expects {expected}")]
+    ReturnType {
+        /// The function.
+        function: String,
+        /// The type asked for.
+        expected: ValueType,
+        /// The type returned.
+        got: ValueType,
+    },
+    /// The guest called a host function that is not registered.
+    #[error("the guest called host function {name:?}, which is not registered")]
+    HostFunctionNotFound {
+        /// The name the guest called.
+        name: String,
+    },
+    /// A host function returned an error (and the guest passed it on).
+    #[error("host function {name} failed: {message}")]
+    HostFunctionFailed {
+        /// The host function.
+        name: String,
+        /// Its error message.
+        message: String,
+    },
+    /// A message did not fit its buffer ("arguments of F" into the input buffer,
+    /// "result of F" into the output buffer, or the same for a host function).
+    #[error("{what} is {size} bytes, more than the {capacity} bytes of its buffer")]
+    TooLarge {
+        /// What did not fit.
+        what: String,
+        /// Its encoded size in bytes.
+        size: u64,
+        /// The buffer's room in bytes.
+        capacity: u64,
+    },
+    /// The guest function returned an error.
+    #[error("guest function {function} failed: {message}")]
+    GuestFailed {
+        /// The function.
+        function: String,
+        /// Its error message.
+        message: String,
+    },
+    /// The guest panicked.
+    #[error("the guest panicked: {message}")]
+    GuestPanic {
+        /// The panic message, with its location.
+        message: String,
+    },
+    /// The guest ran out of heap.
+    #[error("the guest ran out of heap memory allocating {requested} bytes: {message}")]
+    GuestOutOfMemory {
+        /// Bytes the failed allocation asked for.
+        requested: u64,
+        /// The guest's message.
+        message: String,
+    },
+    /// The guest aborted on purpose.
+    #[error("the guest aborted with code {code}: {message}")]
+    GuestAbort {
+        /// Its code.
+        code: i32,
+        /// Its message.
+        message: String,
+    },
+    /// The guest caused a CPU exception.
+    #[error("{0}")]
+    GuestFault(GuestFault),
+    /// The guest overflowed its stack (a page fault on the guard page below it).
+    #[error("the guest overflowed its stack at rip {rip:#x} (access to {addr:#x}, in the guard page)")]
+    StackOverflow {
+        /// The instruction that overflowed.
+        rip: u64,
+        /// The address it touched.
+        addr: u64,
+    },
+    /// The guest's fault could not even be reported (a triple fault).
+    #[error("the guest triple-faulted (rip {:#x}, rsp {:#x})", .registers.rip, .registers.rsp)]
+    TripleFault {
+        /// The vCPU's registers after the shutdown.
+        registers: Box<Registers>,
+    },
+    /// The guest broke the host/guest protocol (garbage in a buffer, a wrong exit).
+    #[error("the guest broke the protocol: {0}")]
+    Protocol(ProtocolError),
+    /// The hypervisor failed.
+    #[error(transparent)]
+    Hypervisor(#[from] HypervisorError),
+}
+
+/// How the guest broke the host/guest protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// A message the guest wrote could not be decoded.
+    #[error("malformed {what} in the output buffer: {detail}")]
+    BadMessage {
+        /// Which message.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The guest said a message from the host was malformed.
+    #[error("the guest rejected a message from the host: {detail}")]
+    Rejected {
+        /// What the guest said.
+        detail: String,
+    },
+    /// The guest exited in a way the protocol does not allow.
+    #[error("unexpected exit: {what}")]
+    UnexpectedExit {
+        /// The exit.
+        what: String,
+    },
+}
+
+/// A CPU exception in the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestFault {
+    /// The exception.
+    pub exception: Exception,
+    /// Address of the faulting instruction (for traps such as int3: the next one).
+    pub rip: u64,
+    /// The error code the CPU pushed (0 for exceptions without one).
+    pub error_code: u64,
+    /// For page faults: the address accessed (CR2).
+    pub cr2: Option<u64>,
+    /// The guest's registers at the fault.
+    pub registers: Box<Registers>,
+}
+
+impl fmt::Display for GuestFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "guest {} at rip {:#x}", self.exception, self.rip)?;
+        if let Some(cr2) = self.cr2 {
+            write!(f, " accessing {cr2:#x}")?;
+            let e = self.error_code;
+            let access = if e & 0x10 != 0 {
+                "instruction fetch"
+            } else if e & 2 != 0 {
+                "write"
+            } else {
+                "read"
+            };
+            let why = if e & 1 != 0 { "protection violation" } else { "page not present" };
+            write!(f, " ({access}, {why})")?;
+        }
+        write!(f, ", error code {:#x}", self.error_code)
+    }
+}
+
+/// An x86_64 exception vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exception {
+    /// #DE, vector 0.
+    DivideError,
+    /// #DB, vector 1.
+    Debug,
+    /// NMI, vector 2.
+    Nmi,
+    /// #BP, vector 3 (int3).
+    Breakpoint,
+    /// #OF, vector 4.
+    Overflow,
+    /// #BR, vector 5.
+    BoundRange,
+    /// #UD, vector 6.
+    InvalidOpcode,
+    /// #NM, vector 7.
+    DeviceNotAvailable,
+    /// #DF, vector 8.
+    DoubleFault,
+    /// #TS, vector 10.
+    InvalidTss,
+    /// #NP, vector 11.
+    SegmentNotPresent,
+    /// #SS, vector 12.
+    StackSegmentFault,
+    /// #GP, vector 13.
+    GeneralProtection,
+    /// #PF, vector 14.
+    PageFault,
+    /// #MF, vector 16.
+    X87FloatingPoint,
+    /// #AC, vector 17.
+    AlignmentCheck,
+    /// #MC, vector 18.
+    MachineCheck,
+    /// #XM, vector 19.
+    SimdFloatingPoint,
+    /// #VE, vector 20.
+    Virtualization,
+    /// #CP, vector 21.
+    ControlProtection,
+    /// Any other vector.
+    Other(u8),
+}
+
+impl Exception {
+    /// The exception with this vector.
+    pub fn from_vector(v: u8) -> Exception {
+        match v {
+            0 => Exception::DivideError,
+            1 => Exception::Debug,
+            2 => Exception::Nmi,
+            3 => Exception::Breakpoint,
+            4 => Exception::Overflow,
+            5 => Exception::BoundRange,
+            6 => Exception::InvalidOpcode,
+            7 => Exception::DeviceNotAvailable,
+            8 => Exception::DoubleFault,
+            10 => Exception::InvalidTss,
+            11 => Exception::SegmentNotPresent,
+            12 => Exception::StackSegmentFault,
+            13 => Exception::GeneralProtection,
+            14 => Exception::PageFault,
+            16 => Exception::X87FloatingPoint,
+            17 => Exception::AlignmentCheck,
+            18 => Exception::MachineCheck,
+            19 => Exception::SimdFloatingPoint,
+            20 => Exception::Virtualization,
+            21 => Exception::ControlProtection,
+            v => Exception::Other(v),
+        }
+    }
+
+    /// The vector number.
+    pub fn vector(self) -> u8 {
+        match self {
+            Exception::DivideError => 0,
+            Exception::Debug => 1,
+            Exception::Nmi => 2,
+            Exception::Breakpoint => 3,
+            Exception::Overflow => 4,
+            Exception::BoundRange => 5,
+            Exception::InvalidOpcode => 6,
+            Exception::DeviceNotAvailable => 7,
+            Exception::DoubleFault => 8,
+            Exception::InvalidTss => 10,
+            Exception::SegmentNotPresent => 11,
+            Exception::StackSegmentFault => 12,
+            Exception::GeneralProtection => 13,
+            Exception::PageFault => 14,
+            Exception::X87FloatingPoint => 16,
+            Exception::AlignmentCheck => 17,
+            Exception::MachineCheck => 18,
+            Exception::SimdFloatingPoint => 19,
+            Exception::Virtualization => 20,
+            Exception::ControlProtection => 21,
+            Exception::Other(v) => v,
+        }
+    }
+}
+
+impl fmt::Display for Exception {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Exception::DivideError => "divide error (#DE)",
+            Exception::Debug => "debug exception (#DB)",
+            Exception::Nmi => "non-maskable interrupt",
+            Exception::Breakpoint => "breakpoint (#BP)",
+            Exception::Overflow => "overflow (#OF)",
+            Exception::BoundRange => "bound range exceeded (#BR)",
+            Exception::InvalidOpcode => "invalid opcode (#UD)",
+            Exception::DeviceNotAvailable => "device not available (#NM)",
+            Exception::DoubleFault => "double fault (#DF)",
+            Exception::InvalidTss => "invalid TSS (#TS)",
+            Exception::SegmentNotPresent => "segment not present (#NP)",
+            Exception::StackSegmentFault => "stack-segment fault (#SS)",
+            Exception::GeneralProtection => "general protection fault (#GP)",
+            Exception::PageFault => "page fault (#PF)",
+            Exception::X87FloatingPoint => "x87 floating-point exception (#MF)",
+            Exception::AlignmentCheck => "alignment check (#AC)",
+            Exception::MachineCheck => "machine check (#MC)",
+            Exception::SimdFloatingPoint => "SIMD floating-point exception (#XM)",
+            Exception::Virtualization => "virtualization exception (#VE)",
+            Exception::ControlProtection => "control-protection exception (#CP)",
+            Exception::Other(v) => return write!(f, "exception vector {v}"),
+        };
+        f.write_str(name)
+    }
+}

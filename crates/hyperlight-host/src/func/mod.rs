@@ -1,0 +1,3 @@
+//! Host functions: the registry the guest calls into, and typed argument conversion.
+
+pub(crate) mod host_functions;

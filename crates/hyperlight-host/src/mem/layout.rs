@@ -1,0 +1,261 @@
+//! `Layout`: where everything is in guest memory. The only source of guest addresses.
+//!
+//! Guest physical memory is `[0, memory_size)`; the user part is identity mapped
+//! (guest virtual address = guest physical address). From the bottom:
+//!
+//! | region | user access | notes |
+//! |---|---|---|
+//! | page 0 | none | unmapped, so a null dereference faults |
+//! | ELF image | per segment (R, RW, RX) | at its link address (ET_EXEC) or at [`PIE_BASE`] |
+//! | boot information | read | one page, see `hyperlight_common::boot` |
+//! | input buffer | read/write | host to guest messages |
+//! | output buffer | read/write | guest to host messages |
+//! | heap | read/write | |
+//! | guard page | none | unmapped: a stack overflow is a page fault |
+//! | stack | read/write | grows down from `stack_top` |
+//! | system pages | none (supervisor only) | GDT and TSS, IDT, exception stubs, exception stack |
+//! | page tables | not mapped | walked by the MMU by physical address only |
+//!
+//! Nothing user-accessible is executable except the image's code segments, and no page
+//! is both writable and executable unless the ELF puts code and writable data on the
+//! same page.
+
+use std::fmt;
+
+use hyperlight_common::PAGE_SIZE;
+
+use crate::mem::elf::{ElfImage, ElfKind};
+use crate::mem::page_table::{Mapping, PageFlags, PagePlan};
+
+/// A guest address (guest physical; the user part is identity mapped, so also virtual).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct GuestAddr(pub u64);
+
+impl fmt::Debug for GuestAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+impl fmt::Display for GuestAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+/// Where a position-independent image is loaded.
+pub const PIE_BASE: u64 = 0x20_0000;
+
+/// Guest memory never extends past this: one PML4 entry (512 GiB) of identity map.
+pub const ADDRESS_LIMIT: u64 = 1 << 39;
+
+/// Size of the exception (IST) stack used by the host's CPL0 stubs.
+const IST_STACK_SIZE: u64 = 2 * PAGE_SIZE;
+
+/// Sizes the user chose for a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemoryConfig {
+    pub heap_size: u64,
+    pub stack_size: u64,
+    pub input_buffer_size: u64,
+    pub output_buffer_size: u64,
+    pub memory_limit: u64,
+}
+
+/// Why a guest does not fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    /// The guest needs more memory than the configured limit.
+    #[error("the guest needs {needed:#x} bytes of memory, more than the limit of {limit:#x}")]
+    TooLarge {
+        /// Bytes the layout needs.
+        needed: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// A position-dependent image wants page 0, which stays unmapped.
+    #[error("the image's lowest segment at {addr:#x} lies in page 0, which must stay unmapped")]
+    ImageInPageZero {
+        /// Lowest address of the image.
+        addr: u64,
+    },
+    /// A size is zero or too small to be useful.
+    #[error("{what} of {size} bytes is too small (at least {min})")]
+    TooSmall {
+        /// Which size.
+        what: &'static str,
+        /// The size given.
+        size: u64,
+        /// The least allowed.
+        min: u64,
+    },
+}
+
+/// Where everything is. Built once per guest image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Lowest address of the loaded image (page aligned).
+    pub image_base: GuestAddr,
+    /// One past the image's last page.
+    pub image_end: GuestAddr,
+    /// Added to every link address of the ELF.
+    pub bias: u64,
+    /// Where the guest starts.
+    pub entry: GuestAddr,
+    pub boot_info: GuestAddr,
+    pub input_buffer: GuestAddr,
+    pub input_buffer_size: u64,
+    pub output_buffer: GuestAddr,
+    pub output_buffer_size: u64,
+    pub heap: GuestAddr,
+    pub heap_size: u64,
+    pub stack_guard: GuestAddr,
+    pub stack_size: u64,
+    pub stack_top: GuestAddr,
+    pub gdt: GuestAddr,
+    pub tss: GuestAddr,
+    pub idt: GuestAddr,
+    pub stubs: GuestAddr,
+    pub ist_top: GuestAddr,
+    pub page_tables: GuestAddr,
+    pub memory_size: u64,
+    /// Every mapped range and its permissions, sorted.
+    pub mappings: Vec<Mapping>,
+    pub page_plan: PagePlan,
+}
+
+/// Offset of the TSS inside the GDT page.
+pub(crate) const TSS_OFFSET: u64 = 0x800;
+
+fn page_up(x: u64) -> Option<u64> {
+    x.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
+}
+
+fn page_down(x: u64) -> u64 {
+    x & !(PAGE_SIZE - 1)
+}
+
+impl Layout {
+    /// Lays out a guest running `image` with the sizes in `config`.
+    pub(crate) fn new(image: &ElfImage, config: &MemoryConfig) -> Result<Layout, LayoutError> {
+        let too_large = |needed: u64| LayoutError::TooLarge { needed, limit: config.memory_limit };
+        for (what, size, min) in [
+            ("heap", config.heap_size, PAGE_SIZE),
+            ("stack", config.stack_size, PAGE_SIZE),
+            ("input buffer", config.input_buffer_size, 64),
+            ("output buffer", config.output_buffer_size, 64),
+        ] {
+            if size < min {
+                return Err(LayoutError::TooSmall { what, size, min });
+            }
+        }
+        let (lo, hi) = image.span();
+        let (image_base, bias) = match image.kind() {
+            ElfKind::Exec => {
+                if lo < PAGE_SIZE {
+                    return Err(LayoutError::ImageInPageZero { addr: lo });
+                }
+                (lo, 0)
+            }
+            ElfKind::Pie => (PIE_BASE, PIE_BASE.wrapping_sub(lo)),
+        };
+        let image_len = hi.checked_sub(lo).ok_or(too_large(u64::MAX))?;
+        let image_end = image_base.checked_add(image_len).and_then(page_up).ok_or(too_large(u64::MAX))?;
+
+        // Bump allocation upwards from the end of the image; every step is checked.
+        let mut next = image_end;
+        let mut take = |size: u64| -> Result<u64, LayoutError> {
+            let at = next;
+            next = page_up(size).and_then(|s| at.checked_add(s)).ok_or(too_large(u64::MAX))?;
+            Ok(at)
+        };
+        let boot_info = take(PAGE_SIZE)?;
+        let input_buffer = take(config.input_buffer_size)?;
+        let output_buffer = take(config.output_buffer_size)?;
+        let heap_size = page_up(config.heap_size).ok_or(too_large(u64::MAX))?;
+        let heap = take(heap_size)?;
+        let stack_guard = take(PAGE_SIZE)?;
+        let stack_size = page_up(config.stack_size).ok_or(too_large(u64::MAX))?;
+        let stack_bottom = take(stack_size)?;
+        let stack_top = stack_bottom + stack_size;
+        let gdt = take(PAGE_SIZE)?;
+        let idt = take(PAGE_SIZE)?;
+        let stubs = take(PAGE_SIZE)?;
+        let ist = take(IST_STACK_SIZE)?;
+        let page_tables = take(0)?;
+        if page_tables > ADDRESS_LIMIT {
+            return Err(too_large(page_tables));
+        }
+
+        let user_rw = PageFlags { user: true, writable: true, executable: false };
+        let mut mappings = image_mappings(image, bias);
+        mappings.extend([
+            Mapping { start: boot_info, end: boot_info + PAGE_SIZE, flags: PageFlags { user: true, writable: false, executable: false } },
+            Mapping { start: input_buffer, end: heap + heap_size, flags: user_rw },
+            Mapping { start: stack_bottom, end: stack_top, flags: user_rw },
+            Mapping { start: gdt, end: gdt + PAGE_SIZE, flags: PageFlags { user: false, writable: true, executable: false } },
+            Mapping { start: idt, end: idt + PAGE_SIZE, flags: PageFlags { user: false, writable: false, executable: false } },
+            Mapping { start: stubs, end: stubs + PAGE_SIZE, flags: PageFlags { user: false, writable: false, executable: true } },
+            Mapping { start: ist, end: ist + IST_STACK_SIZE, flags: PageFlags { user: false, writable: true, executable: false } },
+        ]);
+        mappings.sort_by_key(|m| m.start);
+        let page_plan = PagePlan::new(&mappings, page_tables);
+        let memory_size = page_plan.end();
+        if memory_size > config.memory_limit || memory_size > ADDRESS_LIMIT {
+            return Err(too_large(memory_size));
+        }
+        Ok(Layout {
+            image_base: GuestAddr(image_base),
+            image_end: GuestAddr(image_end),
+            bias,
+            entry: GuestAddr(image.entry().wrapping_add(bias)),
+            boot_info: GuestAddr(boot_info),
+            input_buffer: GuestAddr(input_buffer),
+            input_buffer_size: page_up(config.input_buffer_size).unwrap_or(0),
+            output_buffer: GuestAddr(output_buffer),
+            output_buffer_size: page_up(config.output_buffer_size).unwrap_or(0),
+            heap: GuestAddr(heap),
+            heap_size,
+            stack_guard: GuestAddr(stack_guard),
+            stack_size,
+            stack_top: GuestAddr(stack_top),
+            gdt: GuestAddr(gdt),
+            tss: GuestAddr(gdt + TSS_OFFSET),
+            idt: GuestAddr(idt),
+            stubs: GuestAddr(stubs),
+            ist_top: GuestAddr(ist + IST_STACK_SIZE),
+            page_tables: GuestAddr(page_tables),
+            memory_size,
+            mappings,
+            page_plan,
+        })
+    }
+}
+
+/// The image's pages with the union of the permissions of the segments on each page.
+fn image_mappings(image: &ElfImage, bias: u64) -> Vec<Mapping> {
+    let mut pages: std::collections::BTreeMap<u64, PageFlags> = std::collections::BTreeMap::new();
+    for s in image.segments() {
+        if s.mem_size == 0 {
+            continue;
+        }
+        let start = page_down(s.vaddr.wrapping_add(bias));
+        let end = page_up(s.vaddr.wrapping_add(bias).wrapping_add(s.mem_size)).unwrap_or(start);
+        let mut p = start;
+        while p < end {
+            let f = pages.entry(p).or_insert(PageFlags { user: true, writable: false, executable: false });
+            f.writable |= s.writable;
+            f.executable |= s.executable;
+            p += PAGE_SIZE;
+        }
+    }
+    // Merge runs of pages with equal permissions.
+    let mut out: Vec<Mapping> = Vec::new();
+    for (page, flags) in pages {
+        match out.last_mut() {
+            Some(m) if m.end == page && m.flags == flags => m.end += PAGE_SIZE,
+            _ => out.push(Mapping { start: page, end: page + PAGE_SIZE, flags }),
+        }
+    }
+    out
+}

@@ -1,0 +1,7 @@
+//! Guest memory: the memfd-backed memory itself, its layout, the ELF loader and the
+//! page tables.
+
+pub(crate) mod elf;
+pub(crate) mod layout;
+pub(crate) mod memory;
+pub(crate) mod page_table;

@@ -1,0 +1,158 @@
+//! `SandboxBuilder`: configuration, host functions, and the build from an ELF.
+
+use std::fmt;
+use std::path::Path;
+
+use hyperlight_common::boot::BootInfo;
+use hyperlight_common::{Arguments, Callable, FunctionOutput, ABI_VERSION, PRINT_FUNCTION};
+
+use crate::error::BuildError;
+use crate::func::host_functions::HostFunctions;
+use crate::mem::elf::ElfImage;
+use crate::mem::layout::Layout;
+use crate::mem::memory::GuestMemory;
+use crate::sandbox::config::SandboxConfig;
+use crate::sandbox::sandbox::Sandbox;
+use crate::vm::{self, cpu};
+
+/// Creates sandboxes: memory sizes, host functions, then a guest binary.
+///
+/// ```no_run
+/// use hyperlight_host::SandboxBuilder;
+///
+/// let mut sandbox = SandboxBuilder::new()
+///     .heap_size(4 << 20)
+///     .host_function("GetWeekday", || "Monday".to_string())
+///     .build_from_file("guests/target/x86_64-unknown-none/release/hello")?;
+/// let greeting: String = sandbox.call("SayHello", "World".to_string())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SandboxBuilder {
+    config: SandboxConfig,
+    host_functions: HostFunctions,
+}
+
+impl SandboxBuilder {
+    /// A builder with the default sizes (see [`SandboxConfig`]) and only the default
+    /// print function.
+    pub fn new() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// All sizes at once.
+    pub fn config(mut self, config: SandboxConfig) -> SandboxBuilder {
+        self.config = config;
+        self
+    }
+
+    /// The guest's heap size in bytes.
+    pub fn heap_size(mut self, bytes: u64) -> SandboxBuilder {
+        self.config.heap_size = bytes;
+        self
+    }
+
+    /// The guest's stack size in bytes.
+    pub fn stack_size(mut self, bytes: u64) -> SandboxBuilder {
+        self.config.stack_size = bytes;
+        self
+    }
+
+    /// The input buffer's size: the largest encoded argument list of a guest call, and
+    /// the largest result of a host function.
+    pub fn input_buffer_size(mut self, bytes: u64) -> SandboxBuilder {
+        self.config.input_buffer_size = bytes;
+        self
+    }
+
+    /// The output buffer's size: the largest encoded result of a guest call, and the
+    /// largest argument list of a host call.
+    pub fn output_buffer_size(mut self, bytes: u64) -> SandboxBuilder {
+        self.config.output_buffer_size = bytes;
+        self
+    }
+
+    /// The most memory the guest may have in all.
+    pub fn memory_limit(mut self, bytes: u64) -> SandboxBuilder {
+        self.config.memory_limit = bytes;
+        self
+    }
+
+    /// Registers a host function the guest may call by `name`: a closure of up to 12
+    /// typed parameters returning a value or a `Result` (whose error's message reaches
+    /// the guest).
+    pub fn host_function<Args, F>(mut self, name: &str, f: F) -> SandboxBuilder
+    where
+        Args: Arguments + 'static,
+        F: Callable<Args> + Send + Sync + 'static,
+        F::Output: FunctionOutput,
+        <F::Output as FunctionOutput>::Error: fmt::Display,
+    {
+        self.host_functions.register(name, f);
+        self
+    }
+
+    /// Replaces the whole set of host functions.
+    pub fn host_functions(mut self, functions: HostFunctions) -> SandboxBuilder {
+        self.host_functions = functions;
+        self
+    }
+
+    /// Where the guest's `print!` output goes (by default, the host's stdout).
+    pub fn host_print<F: Fn(&str) + Send + Sync + 'static>(mut self, f: F) -> SandboxBuilder {
+        self.host_functions.register(PRINT_FUNCTION, move |s: String| f(&s));
+        self
+    }
+
+    /// Creates a sandbox running the guest ELF executable at `path`.
+    pub fn build_from_file(self, path: impl AsRef<Path>) -> Result<Sandbox, BuildError> {
+        let path = path.as_ref();
+        let bytes =
+            std::fs::read(path).map_err(|source| BuildError::ReadFile { path: path.to_path_buf(), source })?;
+        self.build_from_bytes(&bytes)
+    }
+
+    /// Creates a sandbox running the guest ELF executable in `bytes`: lays out and
+    /// fills guest memory, creates the VM, and runs the guest's initialisation until it
+    /// waits for calls.
+    pub fn build_from_bytes(self, bytes: &[u8]) -> Result<Sandbox, BuildError> {
+        let image = ElfImage::parse(bytes)?;
+        let layout = Layout::new(&image, &self.config.memory())?;
+        let mut mem = GuestMemory::new(layout.memory_size)
+            .map_err(|source| BuildError::Memory { size: layout.memory_size, source })?;
+        write_image(&image, bytes, &layout, &mut mem)?;
+        let mut vm = vm::create(&mem)?;
+        cpu::enter_user_mode(vm.as_mut(), &layout)?;
+        Sandbox::start(vm, mem, layout, self.host_functions, self.config)
+            .map_err(|e| BuildError::Init(Box::new(e)))
+    }
+}
+
+/// Fills fresh guest memory: the ELF's segments, the boot information, the system
+/// pages and the page tables.
+fn write_image(image: &ElfImage, bytes: &[u8], layout: &Layout, mem: &mut GuestMemory) -> Result<(), BuildError> {
+    let out_of_bounds = |e: crate::mem::memory::OutOfBounds| BuildError::Memory {
+        size: layout.memory_size,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+    };
+    let image_len = layout.image_end.0 - layout.image_base.0;
+    let dest = mem.slice_mut(layout.image_base, image_len).map_err(out_of_bounds)?;
+    image.load(bytes, dest, layout.image_base.0, layout.bias)?;
+    let boot = BootInfo {
+        abi_version: ABI_VERSION,
+        flags: 0,
+        heap_base: layout.heap.0,
+        heap_size: layout.heap_size,
+        input_buffer: layout.input_buffer.0,
+        input_buffer_size: layout.input_buffer_size,
+        output_buffer: layout.output_buffer.0,
+        output_buffer_size: layout.output_buffer_size,
+        stack_top: layout.stack_top.0,
+        stack_size: layout.stack_size,
+        image_base: layout.image_base.0,
+        image_size: image_len,
+    };
+    mem.write(layout.boot_info, &boot.encode()).map_err(out_of_bounds)?;
+    cpu::write_system_pages(layout, mem).map_err(out_of_bounds)?;
+    layout.page_plan.write(mem).map_err(out_of_bounds)
+}

@@ -1,0 +1,7 @@
+//! The public lifecycle: [`SandboxBuilder`] creates a [`Sandbox`]; the sandbox runs calls.
+
+pub(crate) mod builder;
+pub(crate) mod config;
+pub(crate) mod run;
+#[allow(clippy::module_inception)] // sandbox/sandbox.rs holds `Sandbox`, as DESIGN.md lays out
+pub(crate) mod sandbox;

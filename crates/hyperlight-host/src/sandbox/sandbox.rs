@@ -1,0 +1,114 @@
+//! `Sandbox`: one guest in one VM, ready to run calls.
+
+use hyperlight_common::message::{self, FunctionCall};
+use hyperlight_common::{Arguments, ReturnType, Value};
+
+use crate::error::CallError;
+use crate::func::host_functions::HostFunctions;
+use crate::mem::layout::Layout;
+use crate::mem::memory::GuestMemory;
+use crate::sandbox::config::SandboxConfig;
+use crate::vm::{Backend, Registers, SpecialRegisters};
+
+/// A guest running in its own VM, waiting for calls.
+///
+/// Made by [`SandboxBuilder`](crate::SandboxBuilder). Each [`call`](Sandbox::call)
+/// runs one guest function to completion on the calling thread; a sandbox can move
+/// between threads between calls.
+#[derive(Debug)]
+pub struct Sandbox {
+    // Field order is drop order: the VM goes before the memory it maps.
+    pub(crate) vm: Box<dyn Backend>,
+    pub(crate) mem: GuestMemory,
+    pub(crate) layout: Layout,
+    pub(crate) host_functions: HostFunctions,
+    pub(crate) config: SandboxConfig,
+    /// The vCPU state at the guest's first "ready" exit: where it waits for calls. A
+    /// call that ends in a panic or fault resets the vCPU to it.
+    pub(crate) ready: Option<(Registers, SpecialRegisters)>,
+}
+
+impl Sandbox {
+    /// Runs the guest's initialisation (from its entry point to its first "ready").
+    pub(crate) fn start(
+        vm: Box<dyn Backend>,
+        mem: GuestMemory,
+        layout: Layout,
+        host_functions: HostFunctions,
+        config: SandboxConfig,
+    ) -> Result<Sandbox, CallError> {
+        let mut sandbox = Sandbox { vm, mem, layout, host_functions, config, ready: None };
+        sandbox.run_until_ready()?;
+        let regs = sandbox.vm.registers()?;
+        let sregs = sandbox.vm.special_registers()?;
+        sandbox.ready = Some((regs, sregs));
+        Ok(sandbox)
+    }
+
+    /// Calls the guest function `name` with `args` (one value, a tuple, or `()`), and
+    /// returns its result as `R`.
+    ///
+    /// ```no_run
+    /// # let mut sandbox = hyperlight_host::SandboxBuilder::new().build_from_file("simpleguest")?;
+    /// let sum: i32 = sandbox.call("Add", (2, 3))?;
+    /// let echo: String = sandbox.call("EchoString", "hi".to_string())?;
+    /// sandbox.call::<()>("ReturnUnit", ())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call<R: ReturnType>(&mut self, name: &str, args: impl Arguments) -> Result<R, CallError> {
+        let value = self.call_values(name, args.into_values())?;
+        R::from_value(value).map_err(|got| CallError::ReturnType {
+            function: name.to_string(),
+            expected: R::TYPE,
+            got: got.value_type(),
+        })
+    }
+
+    /// Calls the guest function `name` with untyped arguments and returns its untyped
+    /// result (for tools that learn the types at run time, such as the CLI).
+    pub fn call_values(&mut self, name: &str, args: Vec<Value>) -> Result<Value, CallError> {
+        let call = FunctionCall { name: name.to_string(), args };
+        self.write_input(&call).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
+        if let Err(e) = self.run_until_ready() {
+            // The guest did not come back to where it waits for calls (it panicked,
+            // faulted or broke the protocol): put it back there for the next call.
+            self.reset_vcpu()?;
+            return Err(e);
+        }
+        self.read_result(name)
+    }
+
+    /// Writes a framed message into the input buffer.
+    pub(crate) fn write_input<T: serde::Serialize>(&mut self, msg: &T) -> Result<(), message::FrameError> {
+        let size = self.layout.input_buffer_size;
+        let buf = self
+            .mem
+            .slice_mut(self.layout.input_buffer, size)
+            .map_err(|_| message::FrameError::NoHeader)?;
+        message::write_frame(buf, msg).map(|_| ())
+    }
+
+    /// Puts the vCPU back where the guest waits for calls.
+    fn reset_vcpu(&mut self) -> Result<(), CallError> {
+        if let Some((regs, sregs)) = &self.ready {
+            self.vm.set_special_registers(sregs)?;
+            self.vm.set_registers(regs)?;
+        }
+        Ok(())
+    }
+
+    /// The configuration this sandbox was built with.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+}
+
+fn to_large(e: message::FrameError, what: impl FnOnce() -> String) -> CallError {
+    match e {
+        message::FrameError::TooLarge { size, capacity } => CallError::TooLarge { what: what(), size, capacity },
+        other => CallError::Protocol(crate::error::ProtocolError::BadMessage {
+            what: "input frame",
+            detail: other.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,271 @@
+//! The KVM backend: the only file that names KVM.
+//!
+//! One process-wide `/dev/kvm` handle (and its supported CPUID, read once); per
+//! sandbox, one VM with one memory slot (all of guest memory) and one vCPU.
+
+use std::io;
+use std::sync::OnceLock;
+
+use kvm_bindings::{kvm_dtable, kvm_segment, kvm_userspace_memory_region, kvm_xcrs, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+
+use crate::mem::memory::GuestMemory;
+use crate::vm::{Backend, DescriptorTable, HypervisorError, Registers, Segment, SpecialRegisters, VmExit};
+
+const DEVICE: &str = "/dev/kvm";
+
+/// The process-wide KVM handle and what it supports.
+struct KvmSystem {
+    kvm: Kvm,
+    cpuid: CpuId,
+    xcr0: u64,
+}
+
+/// Opening /dev/kvm once; the error is kept as an errno so it can be reported again.
+static SYSTEM: OnceLock<Result<KvmSystem, (&'static str, i32)>> = OnceLock::new();
+
+fn os_error(e: kvm_ioctls::Error) -> io::Error {
+    io::Error::from_raw_os_error(e.errno())
+}
+
+fn op(operation: &'static str) -> impl Fn(kvm_ioctls::Error) -> HypervisorError {
+    move |e| HypervisorError::Operation { operation, source: os_error(e) }
+}
+
+fn system() -> Result<&'static KvmSystem, HypervisorError> {
+    let s = SYSTEM.get_or_init(|| {
+        let kvm = Kvm::new().map_err(|e| ("open", e.errno()))?;
+        let cpuid = kvm
+            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+            .map_err(|e| ("KVM_GET_SUPPORTED_CPUID", e.errno()))?;
+        let has_xsave = cpuid.as_slice().iter().any(|e| e.function == 1 && e.ecx & (1 << 26) != 0);
+        let xcr0 = cpuid
+            .as_slice()
+            .iter()
+            .find(|e| e.function == 0xd && e.index == 0)
+            .map(|e| u64::from(e.eax) | (u64::from(e.edx) << 32))
+            .unwrap_or(0);
+        // x87 and SSE state always, AVX where present; larger states (AVX-512) are not
+        // enabled: their save area would make every vCPU state copy bigger.
+        let xcr0 = if has_xsave && xcr0 & 3 == 3 { xcr0 & 0x7 } else { 0 };
+        Ok(KvmSystem { kvm, cpuid, xcr0 })
+    });
+    match s {
+        Ok(s) => Ok(s),
+        Err(("open", errno)) => {
+            Err(HypervisorError::Unavailable { device: DEVICE, source: io::Error::from_raw_os_error(*errno) })
+        }
+        Err((operation, errno)) => {
+            Err(HypervisorError::Operation { operation, source: io::Error::from_raw_os_error(*errno) })
+        }
+    }
+}
+
+/// A KVM VM with one vCPU.
+#[derive(Debug)]
+pub(crate) struct KvmVm {
+    // Dropped in this order: the vCPU before its VM.
+    vcpu: VcpuFd,
+    _vm: VmFd,
+    xcr0: u64,
+}
+
+impl KvmVm {
+    /// Creates a VM whose guest physical memory `[0, mem.size())` is `mem`.
+    pub(crate) fn new(mem: &GuestMemory) -> Result<KvmVm, HypervisorError> {
+        let sys = system()?;
+        let vm = sys.kvm.create_vm().map_err(op("KVM_CREATE_VM"))?;
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: mem.size(),
+            userspace_addr: mem.host_addr(),
+        };
+        // SAFETY: the region is the whole mapping owned by `mem`, which outlives this
+        // VM: the sandbox drops its VM before its memory (field order), and nothing
+        // unmaps it while the VM exists.
+        unsafe { vm.set_user_memory_region(region) }.map_err(op("KVM_SET_USER_MEMORY_REGION"))?;
+        let vcpu = vm.create_vcpu(0).map_err(op("KVM_CREATE_VCPU"))?;
+        vcpu.set_cpuid2(&sys.cpuid).map_err(op("KVM_SET_CPUID2"))?;
+        Ok(KvmVm { vcpu, _vm: vm, xcr0: sys.xcr0 })
+    }
+}
+
+fn to_kvm_segment(s: &Segment) -> kvm_segment {
+    kvm_segment {
+        base: s.base,
+        limit: s.limit,
+        selector: s.selector,
+        type_: s.type_,
+        present: u8::from(s.present),
+        dpl: s.dpl,
+        db: u8::from(s.db),
+        s: u8::from(s.s),
+        l: u8::from(s.l),
+        g: u8::from(s.g),
+        avl: u8::from(s.avl),
+        unusable: u8::from(s.unusable),
+        padding: 0,
+    }
+}
+
+fn from_kvm_segment(s: &kvm_segment) -> Segment {
+    Segment {
+        base: s.base,
+        limit: s.limit,
+        selector: s.selector,
+        type_: s.type_,
+        present: s.present != 0,
+        dpl: s.dpl,
+        db: s.db != 0,
+        s: s.s != 0,
+        l: s.l != 0,
+        g: s.g != 0,
+        avl: s.avl != 0,
+        unusable: s.unusable != 0,
+    }
+}
+
+fn to_kvm_dtable(t: &DescriptorTable) -> kvm_dtable {
+    kvm_dtable { base: t.base, limit: t.limit, padding: [0; 3] }
+}
+
+impl Backend for KvmVm {
+    fn run(&mut self) -> Result<VmExit, HypervisorError> {
+        match self.vcpu.run() {
+            Ok(VcpuExit::IoOut(port, data)) => Ok(VmExit::IoOut { port, data: data.first().copied().unwrap_or(0) }),
+            Ok(VcpuExit::IoIn(port, data)) => {
+                data.fill(0);
+                Ok(VmExit::IoIn { port })
+            }
+            Ok(VcpuExit::MmioWrite(addr, _)) => Ok(VmExit::Mmio { addr }),
+            Ok(VcpuExit::MmioRead(addr, data)) => {
+                data.fill(0);
+                Ok(VmExit::Mmio { addr })
+            }
+            Ok(VcpuExit::Hlt) => Ok(VmExit::Halt),
+            Ok(VcpuExit::Shutdown) => Ok(VmExit::Shutdown),
+            Ok(VcpuExit::Intr) => Ok(VmExit::Interrupted),
+            Ok(VcpuExit::InternalError) => {
+                let sub = self.vcpu.get_kvm_run().__bindgen_anon_1;
+                // SAFETY: for KVM_EXIT_INTERNAL_ERROR the kernel fills the `internal`
+                // member of the exit union; it is plain integers.
+                let suberror = unsafe { sub.internal.suberror };
+                Ok(VmExit::Other(format!("KVM_EXIT_INTERNAL_ERROR, suberror {suberror}")))
+            }
+            Ok(VcpuExit::FailEntry(reason, cpu)) => {
+                Ok(VmExit::Other(format!("KVM_EXIT_FAIL_ENTRY, reason {reason:#x} on cpu {cpu}")))
+            }
+            Ok(other) => Ok(VmExit::Other(format!("{other:?}"))),
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Ok(VmExit::Interrupted),
+            Err(e) => Err(op("KVM_RUN")(e)),
+        }
+    }
+
+    fn registers(&self) -> Result<Registers, HypervisorError> {
+        let r = self.vcpu.get_regs().map_err(op("KVM_GET_REGS"))?;
+        Ok(Registers {
+            rax: r.rax,
+            rbx: r.rbx,
+            rcx: r.rcx,
+            rdx: r.rdx,
+            rsi: r.rsi,
+            rdi: r.rdi,
+            rsp: r.rsp,
+            rbp: r.rbp,
+            r8: r.r8,
+            r9: r.r9,
+            r10: r.r10,
+            r11: r.r11,
+            r12: r.r12,
+            r13: r.r13,
+            r14: r.r14,
+            r15: r.r15,
+            rip: r.rip,
+            rflags: r.rflags,
+        })
+    }
+
+    fn set_registers(&mut self, r: &Registers) -> Result<(), HypervisorError> {
+        let k = kvm_bindings::kvm_regs {
+            rax: r.rax,
+            rbx: r.rbx,
+            rcx: r.rcx,
+            rdx: r.rdx,
+            rsi: r.rsi,
+            rdi: r.rdi,
+            rsp: r.rsp,
+            rbp: r.rbp,
+            r8: r.r8,
+            r9: r.r9,
+            r10: r.r10,
+            r11: r.r11,
+            r12: r.r12,
+            r13: r.r13,
+            r14: r.r14,
+            r15: r.r15,
+            rip: r.rip,
+            rflags: r.rflags,
+        };
+        self.vcpu.set_regs(&k).map_err(op("KVM_SET_REGS"))
+    }
+
+    fn special_registers(&self) -> Result<SpecialRegisters, HypervisorError> {
+        let s = self.vcpu.get_sregs().map_err(op("KVM_GET_SREGS"))?;
+        Ok(SpecialRegisters {
+            cs: from_kvm_segment(&s.cs),
+            ds: from_kvm_segment(&s.ds),
+            es: from_kvm_segment(&s.es),
+            fs: from_kvm_segment(&s.fs),
+            gs: from_kvm_segment(&s.gs),
+            ss: from_kvm_segment(&s.ss),
+            tr: from_kvm_segment(&s.tr),
+            ldt: from_kvm_segment(&s.ldt),
+            gdt: DescriptorTable { base: s.gdt.base, limit: s.gdt.limit },
+            idt: DescriptorTable { base: s.idt.base, limit: s.idt.limit },
+            cr0: s.cr0,
+            cr2: s.cr2,
+            cr3: s.cr3,
+            cr4: s.cr4,
+            cr8: s.cr8,
+            efer: s.efer,
+            apic_base: s.apic_base,
+        })
+    }
+
+    fn set_special_registers(&mut self, s: &SpecialRegisters) -> Result<(), HypervisorError> {
+        let k = kvm_bindings::kvm_sregs {
+            cs: to_kvm_segment(&s.cs),
+            ds: to_kvm_segment(&s.ds),
+            es: to_kvm_segment(&s.es),
+            fs: to_kvm_segment(&s.fs),
+            gs: to_kvm_segment(&s.gs),
+            ss: to_kvm_segment(&s.ss),
+            tr: to_kvm_segment(&s.tr),
+            ldt: to_kvm_segment(&s.ldt),
+            gdt: to_kvm_dtable(&s.gdt),
+            idt: to_kvm_dtable(&s.idt),
+            cr0: s.cr0,
+            cr2: s.cr2,
+            cr3: s.cr3,
+            cr4: s.cr4,
+            cr8: s.cr8,
+            efer: s.efer,
+            apic_base: s.apic_base,
+            interrupt_bitmap: [0; 4],
+        };
+        self.vcpu.set_sregs(&k).map_err(op("KVM_SET_SREGS"))
+    }
+
+    fn supported_xcr0(&self) -> u64 {
+        self.xcr0
+    }
+
+    fn set_xcr0(&mut self, xcr0: u64) -> Result<(), HypervisorError> {
+        let mut xcrs = [kvm_bindings::kvm_xcr::default(); 16];
+        xcrs[0] = kvm_bindings::kvm_xcr { xcr: 0, reserved: 0, value: xcr0 };
+        let x = kvm_xcrs { nr_xcrs: 1, flags: 0, xcrs, padding: [0; 16] };
+        self.vcpu.set_xcrs(&x).map_err(op("KVM_SET_XCRS"))
+    }
+}

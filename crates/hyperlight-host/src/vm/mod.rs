@@ -1,0 +1,161 @@
+//! The virtual machine seam: what every hypervisor backend provides.
+//!
+//! The run loop and the public API use only this module's types; [`kvm`] is the one
+//! backend today and the only file that names KVM. A backend provides one VM with one
+//! vCPU over one block of guest memory:
+//!
+//! - [`Backend::run`]: run the vCPU until it exits, and say why ([`VmExit`]);
+//! - general and special registers, get and set ([`Registers`], [`SpecialRegisters`]);
+//! - [`Backend::set_xcr0`]: the extended state the guest may use (SSE, AVX).
+
+pub(crate) mod cpu;
+pub(crate) mod kvm;
+pub(crate) mod stubs;
+
+use std::fmt;
+use std::io;
+
+use crate::mem::memory::GuestMemory;
+
+/// A hypervisor operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HypervisorError {
+    /// The hypervisor device could not be opened.
+    #[error("cannot open {device}: {source} (is KVM available and accessible?)")]
+    Unavailable {
+        /// The device path.
+        device: &'static str,
+        /// Why.
+        source: io::Error,
+    },
+    /// An operation (an ioctl) failed.
+    #[error("{operation} failed: {source}")]
+    Operation {
+        /// Which operation (the ioctl's name).
+        operation: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The vCPU stopped for a reason the run loop cannot handle.
+    #[error("the vCPU stopped unexpectedly: {reason}")]
+    UnexpectedExit {
+        /// What the hypervisor reported.
+        reason: String,
+    },
+}
+
+/// Why the vCPU stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VmExit {
+    /// `out` to `port` with `data` (the first byte).
+    IoOut { port: u16, data: u8 },
+    /// `in` from `port` (the guest reads zero).
+    IoIn { port: u16 },
+    /// An access to guest physical memory that has no backing.
+    Mmio { addr: u64 },
+    /// `hlt` (only the host's stubs execute it, after reporting).
+    Halt,
+    /// Triple fault.
+    Shutdown,
+    /// The run was interrupted (a signal, or an immediate-exit request).
+    Interrupted,
+    /// Something the hypervisor reports that the run loop does not handle.
+    Other(String),
+}
+
+/// General-purpose registers, instruction pointer and flags.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Registers {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rsp: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rflags: u64,
+}
+
+/// A segment register (the hidden part included).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Segment {
+    pub base: u64,
+    pub limit: u32,
+    pub selector: u16,
+    pub type_: u8,
+    pub present: bool,
+    pub dpl: u8,
+    pub db: bool,
+    pub s: bool,
+    pub l: bool,
+    pub g: bool,
+    pub avl: bool,
+    pub unusable: bool,
+}
+
+/// A descriptor-table register (GDTR, IDTR).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DescriptorTable {
+    pub base: u64,
+    pub limit: u16,
+}
+
+/// Segment, control and descriptor-table registers.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SpecialRegisters {
+    pub cs: Segment,
+    pub ds: Segment,
+    pub es: Segment,
+    pub fs: Segment,
+    pub gs: Segment,
+    pub ss: Segment,
+    pub tr: Segment,
+    pub ldt: Segment,
+    pub gdt: DescriptorTable,
+    pub idt: DescriptorTable,
+    pub cr0: u64,
+    pub cr2: u64,
+    pub cr3: u64,
+    pub cr4: u64,
+    pub cr8: u64,
+    pub efer: u64,
+    pub apic_base: u64,
+}
+
+/// One VM with one vCPU, over one block of guest memory.
+pub(crate) trait Backend: Send + fmt::Debug {
+    /// Runs the vCPU until it exits.
+    fn run(&mut self) -> Result<VmExit, HypervisorError>;
+    /// The general registers.
+    fn registers(&self) -> Result<Registers, HypervisorError>;
+    /// Sets the general registers.
+    fn set_registers(&mut self, regs: &Registers) -> Result<(), HypervisorError>;
+    /// The special registers.
+    fn special_registers(&self) -> Result<SpecialRegisters, HypervisorError>;
+    /// Sets the special registers.
+    fn set_special_registers(&mut self, sregs: &SpecialRegisters) -> Result<(), HypervisorError>;
+    /// The XCR0 bits (x87, SSE, AVX...) the backend lets the guest enable; 0 when the
+    /// guest cannot use XSAVE.
+    fn supported_xcr0(&self) -> u64;
+    /// Sets XCR0 (after CR4.OSXSAVE is set).
+    fn set_xcr0(&mut self, xcr0: u64) -> Result<(), HypervisorError>;
+}
+
+/// Creates a VM over `mem` with the best backend available on this machine.
+pub(crate) fn create(mem: &GuestMemory) -> Result<Box<dyn Backend>, HypervisorError> {
+    Ok(Box::new(kvm::KvmVm::new(mem)?))
+}
