@@ -38,6 +38,16 @@ pub fn abort(code: i32, message: &str) -> ! {
     abort_with(AbortKind::Abort { code }, format_args!("{message}"))
 }
 
+/// Makes the next abort format its message again.
+///
+/// Called at the start of every guest function call: the host does not resume an
+/// aborted guest, but it may reset the vCPU to the Ready exit after init while
+/// keeping guest memory as the abort left it, and the next call's abort must then
+/// still carry its own message.
+pub(crate) fn rearm() {
+    ABORTING.set(false);
+}
+
 /// Stops the guest with `kind` and the formatted `message`.
 pub(crate) fn abort_with(kind: AbortKind, message: fmt::Arguments<'_>) -> ! {
     if ABORTING.replace(true) {

@@ -20,6 +20,7 @@ use crate::function::call_guest_function;
 pub(crate) fn serve(buffers: Buffers) -> ! {
     loop {
         exit(ExitPort::Ready);
+        crate::abort::rearm();
         let call: Result<FunctionCall, FrameError> = buffers.with_input(|input| read_frame(input));
         let (result, name) = match call {
             Ok(FunctionCall { name, args }) => (call_guest_function(name.clone(), args), name),
