@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn checks_count_and_types() {
-        let f = |a: i32, s: String, b: bool| if b { s.len() as i32 + a } else { a };
+        let f = |a: i32, s: String, b: bool| if b { i32::try_from(s.len()).expect("short test string") + a } else { a };
         assert_eq!(call_with(f, vec![Value::I32(1), Value::String("abc".into()), Value::Bool(true)]), Ok(4));
         assert_eq!(
             call_with(f, vec![Value::I32(1)]),

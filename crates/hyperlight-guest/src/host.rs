@@ -1,0 +1,62 @@
+//! Calling host functions: [`call_host`].
+
+use alloc::format;
+use alloc::string::ToString;
+
+use hyperlight_common::message::{read_frame, write_frame, FrameError};
+use hyperlight_common::port::ExitPort;
+use hyperlight_common::{Arguments, FunctionCall, FunctionError, FunctionResult, ReturnType};
+
+use crate::buffers::Buffers;
+use crate::exit::exit;
+
+/// Calls the host function `name` with `args` and returns its result.
+///
+/// `args` is `()`, one value, or a tuple of up to 12 values; `R` is the type the host
+/// function returns. Errors:
+///
+/// - the host's own: [`FunctionError::HostFunctionNotFound`],
+///   [`FunctionError::ArgumentCount`], [`FunctionError::ArgumentType`],
+///   [`FunctionError::HostFunctionFailed`], ...;
+/// - [`FunctionError::ReturnType`] if the host returned another type than `R`;
+/// - [`FunctionError::TooLarge`] if the call does not fit the output buffer (the host
+///   is then not called at all);
+/// - [`FunctionError::BadMessage`] if the host's reply cannot be decoded.
+///
+/// Pass them on with `?`: the host caller of the guest function gets them intact.
+///
+/// ```ignore
+/// // ignore: runs only inside a guest (x86_64-unknown-none).
+/// use hyperlight_guest::{call_host, FunctionError};
+///
+/// fn add_on_host(a: i32, b: i32) -> Result<i32, FunctionError> {
+///     call_host::<i32>("HostAdd", (a, b))
+/// }
+/// ```
+pub fn call_host<R: ReturnType>(name: &str, args: impl Arguments) -> Result<R, FunctionError> {
+    let Some(buffers) = Buffers::current() else {
+        // Only possible before entry has run, i.e. never in a guest built with this
+        // runtime; say so rather than touch memory we know nothing about.
+        return Err(FunctionError::BadMessage { detail: "call_host before the runtime started".to_string() });
+    };
+    let call = FunctionCall { name: name.into(), args: args.into_values() };
+    match buffers.with_output(|out| write_frame(out, &call)) {
+        Ok(_) => {}
+        Err(FrameError::TooLarge { size, capacity }) => {
+            return Err(FunctionError::TooLarge { what: format!("arguments of {name}"), size, capacity });
+        }
+        Err(e) => return Err(FunctionError::BadMessage { detail: format!("call of {name}: {e}") }),
+    }
+    drop(call);
+    exit(ExitPort::HostCall);
+    // The host wrote its reply over the guest function call being run; that call was
+    // decoded (copied) before the guest function started, so nothing is lost.
+    let result: FunctionResult = buffers
+        .with_input(|input| read_frame(input))
+        .map_err(|e| FunctionError::BadMessage { detail: format!("reply of host function {name}: {e}") })?;
+    R::from_value(result?).map_err(|v| FunctionError::ReturnType {
+        function: name.into(),
+        expected: R::TYPE,
+        got: v.value_type(),
+    })
+}

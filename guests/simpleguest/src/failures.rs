@@ -1,0 +1,10 @@
+//! Guest functions that fail: by panicking, and by returning an error.
+
+use alloc::string::String;
+
+use hyperlight_guest::{register_function, FunctionError};
+
+pub fn register() {
+    register_function("Panic", |msg: String| -> () { panic!("{msg}") });
+    register_function("Fail", |msg: String| -> Result<(), FunctionError> { Err(FunctionError::failed(msg)) });
+}
