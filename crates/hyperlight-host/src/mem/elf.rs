@@ -116,7 +116,7 @@ struct Relocation {
     addend: i64,
 }
 
-/// Why an image was refused by [`ElfImage::parse`] or [`ElfImage::load`].
+/// Why a guest binary was refused: it is not a static x86_64 ELF executable that fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum ElfError {
     /// The image ends before the end of its {what} ({size} bytes at offset {offset}; the image has {len} bytes).
