@@ -1,0 +1,122 @@
+//! Criterion benchmarks of the core operations, each also reported as a ratio to the
+//! matching raw KVM figure of `../shared/tools/kvm-limits`, measured in the same run
+//! (absolute times drift on this machine; ratios do not).
+//!
+//! | benchmark | raw figure it is compared with |
+//! |---|---|
+//! | `create/from_elf` | cold boot of a long-mode VM to its first exit |
+//! | `call/echo_string` | one exit round trip from CPL3 (`out` allowed by the TSS bitmap) |
+//! | `call/one_host_call` | two such round trips |
+//!
+//! Run with `cargo xtask bench` (builds the guests first). Set `KVM_LIMITS` to the
+//! kvm-limits script to use another copy, or to `off` to skip the ratios.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::{criterion_group, Criterion};
+use hyperlight_host::{Sandbox, SandboxBuilder};
+
+fn guest(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("HYPERLIGHT_GUESTS_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/target/x86_64-unknown-none/release")
+    });
+    let path = dir.join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask guests` first", path.display()))
+}
+
+fn simpleguest() -> Sandbox {
+    SandboxBuilder::new()
+        .host_function("HostAdd", |a: i32, b: i32| a.wrapping_add(b))
+        .build_from_bytes(&guest("simpleguest"))
+        .expect("simpleguest builds")
+}
+
+fn create(c: &mut Criterion) {
+    let bytes = guest("simpleguest");
+    let mut g = c.benchmark_group("create");
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("from_elf", |b| {
+        b.iter_with_large_drop(|| SandboxBuilder::new().build_from_bytes(&bytes).expect("builds"))
+    });
+    g.finish();
+}
+
+fn call(c: &mut Criterion) {
+    let mut sandbox = simpleguest();
+    let mut g = c.benchmark_group("call");
+    g.bench_function("echo_string", |b| {
+        b.iter(|| {
+            let s: String = sandbox.call("EchoString", "hello".to_string()).expect("echo");
+            s
+        })
+    });
+    g.bench_function("one_host_call", |b| {
+        b.iter(|| {
+            let v: i32 = sandbox.call("CallHostAdd", (1, 2)).expect("host call");
+            v
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, create, call);
+
+/// Medians of kvm-limits (group 3: cold boot; group 4: exit round trips), in us.
+fn raw_limits() -> Option<(f64, f64)> {
+    let script = match std::env::var("KVM_LIMITS") {
+        Ok(s) if s == "off" => return None,
+        Ok(s) => PathBuf::from(s),
+        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/kvm-limits"),
+    };
+    let out = Command::new(&script).arg("--medians").env("QUICK", "1").env("TESTS", "34").output();
+    let out = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            eprintln!("kvm-limits failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr));
+            return None;
+        }
+        Err(e) => {
+            eprintln!("kvm-limits not run ({}): {e}", script.display());
+            return None;
+        }
+    };
+    let find = |needle: &str| {
+        out.lines().find(|l| l.contains(needle)).and_then(|l| l.rsplit('\t').next()?.trim().parse::<f64>().ok())
+    };
+    Some((find("[long] TOTAL cold boot")?, find("CPL3 PIO")?))
+}
+
+/// Criterion's median estimate for a benchmark id, in us.
+fn median_us(id: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let path = target.join("criterion").join(id).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(v["median"]["point_estimate"].as_f64()? / 1000.0)
+}
+
+fn main() {
+    // Raw figures first, then ours, so both come from the same run.
+    let raw = raw_limits();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    let Some((cold_boot, round_trip)) = raw else {
+        println!("no kvm-limits figures: ratios not reported");
+        return;
+    };
+    println!("\nratios to raw KVM on this machine (kvm-limits medians: cold boot {cold_boot:.1} us, CPL3 exit round trip {round_trip:.1} us)");
+    for (id, raw, what) in [
+        ("create/from_elf", cold_boot, "cold boot"),
+        ("call/echo_string", round_trip, "1 exit round trip"),
+        ("call/one_host_call", 2.0 * round_trip, "2 exit round trips"),
+    ] {
+        match median_us(id) {
+            Some(m) => println!("  {id:<22} median {m:>9.1} us = {:>5.2} x {what} ({raw:.1} us)", m / raw),
+            None => println!("  {id:<22} (not run)"),
+        }
+    }
+}
