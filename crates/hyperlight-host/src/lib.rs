@@ -42,3 +42,8 @@ pub use sandbox::builder::SandboxBuilder;
 pub use sandbox::config::SandboxConfig;
 pub use sandbox::sandbox::Sandbox;
 pub use vm::{HypervisorError, Registers};
+
+/// The README's examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
