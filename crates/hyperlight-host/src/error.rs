@@ -162,6 +162,15 @@ pub enum CallError {
         /// The address it touched.
         addr: u64,
     },
+    /// The call was stopped by [`InterruptHandle::kill`](crate::InterruptHandle::kill).
+    #[error("the call was cancelled")]
+    Cancelled,
+    /// The call ran past its deadline and was stopped.
+    #[error("the call was stopped after its deadline of {after:?}")]
+    Timeout {
+        /// The deadline.
+        after: std::time::Duration,
+    },
     /// The guest's fault could not even be reported (a triple fault).
     #[error("the guest triple-faulted (rip {:#x}, rsp {:#x})", .registers.rip, .registers.rsp)]
     TripleFault {

@@ -39,8 +39,12 @@ pub use hyperlight_common::{FunctionError, Value, ValueType};
 pub use mem::elf::ElfError;
 pub use mem::layout::{GuestAddr, LayoutError};
 pub use sandbox::builder::SandboxBuilder;
-pub use sandbox::config::SandboxConfig;
+pub use sandbox::config::{
+    SandboxConfig, DEFAULT_HEAP_SIZE, DEFAULT_INIT_TIMEOUT, DEFAULT_INPUT_BUFFER_SIZE, DEFAULT_MEMORY_LIMIT,
+    DEFAULT_OUTPUT_BUFFER_SIZE, DEFAULT_STACK_SIZE,
+};
 pub use sandbox::sandbox::Sandbox;
+pub use vm::interrupt::{interrupt_signal, InterruptHandle};
 pub use vm::{HypervisorError, Registers};
 
 /// The README's examples, compiled as doctests so they cannot rot.

@@ -78,6 +78,20 @@ impl SandboxBuilder {
         self
     }
 
+    /// A deadline for every call of the sandbox (see [`Sandbox::call_with_timeout`]
+    /// for one call).
+    pub fn call_timeout(mut self, timeout: std::time::Duration) -> SandboxBuilder {
+        self.config.call_timeout = Some(timeout);
+        self
+    }
+
+    /// A deadline for the guest's initialisation inside `build_*` (default:
+    /// [`DEFAULT_INIT_TIMEOUT`](crate::DEFAULT_INIT_TIMEOUT)).
+    pub fn init_timeout(mut self, timeout: std::time::Duration) -> SandboxBuilder {
+        self.config.init_timeout = timeout;
+        self
+    }
+
     /// Registers a host function the guest may call by `name`: a closure of up to 12
     /// typed parameters returning a value or a `Result` (whose error's message reaches
     /// the guest).

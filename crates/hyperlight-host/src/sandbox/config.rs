@@ -1,6 +1,11 @@
 //! `SandboxConfig`: the sizes a sandbox is created with, and their defaults.
 
+use std::time::Duration;
+
 use crate::mem::layout::MemoryConfig;
+
+/// Default limit on the guest's initialisation: 10 s.
+pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default heap size: 1 MiB.
 pub const DEFAULT_HEAP_SIZE: u64 = 1 << 20;
@@ -28,6 +33,12 @@ pub struct SandboxConfig {
     /// The most memory the guest may have in all (image, buffers, heap, stack, and the
     /// host's pages); a guest whose layout needs more is refused.
     pub memory_limit: u64,
+    /// How long a call may run before it is stopped with
+    /// [`CallError::Timeout`](crate::CallError::Timeout); `None`: no limit.
+    pub call_timeout: Option<Duration>,
+    /// How long the guest's initialisation (inside `build_*`) may run; a guest that
+    /// does not finish its init in time fails the build with a timeout.
+    pub init_timeout: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -38,6 +49,8 @@ impl Default for SandboxConfig {
             input_buffer_size: DEFAULT_INPUT_BUFFER_SIZE,
             output_buffer_size: DEFAULT_OUTPUT_BUFFER_SIZE,
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            call_timeout: None,
+            init_timeout: DEFAULT_INIT_TIMEOUT,
         }
     }
 }

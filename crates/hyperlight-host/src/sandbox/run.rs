@@ -11,6 +11,7 @@ use hyperlight_common::{AbortKind, FunctionError, GuestAbort, Value, PAGE_SIZE};
 use crate::error::{CallError, Exception, GuestFault, ProtocolError};
 use crate::mem::layout::GuestAddr;
 use crate::sandbox::sandbox::Sandbox;
+use crate::vm::interrupt::StopReason;
 use crate::vm::stubs::has_error_code;
 use crate::vm::VmExit;
 
@@ -34,8 +35,13 @@ impl Sandbox {
                 VmExit::Shutdown => {
                     return Err(CallError::TripleFault { registers: Box::new(self.vm.registers()?) })
                 }
-                // A signal interrupted KVM_RUN; the guest resumes where it was.
-                VmExit::Interrupted => continue,
+                // A kill or a deadline stops the call; any other interruption (a
+                // signal for someone else) resumes the guest where it was.
+                VmExit::Interrupted => match self.interrupt.interrupted() {
+                    Some(StopReason::Killed) => return Err(CallError::Cancelled),
+                    Some(StopReason::Deadline(after)) => return Err(CallError::Timeout { after }),
+                    None => continue,
+                },
                 VmExit::Other(reason) => {
                     return Err(CallError::Hypervisor(crate::vm::HypervisorError::UnexpectedExit { reason }))
                 }

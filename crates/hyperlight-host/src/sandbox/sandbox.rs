@@ -1,5 +1,8 @@
 //! `Sandbox`: one guest in one VM, ready to run calls.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use hyperlight_common::message::{self, FunctionCall};
 use hyperlight_common::{Arguments, ReturnType, Value};
 
@@ -8,6 +11,7 @@ use crate::func::host_functions::HostFunctions;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
 use crate::sandbox::config::SandboxConfig;
+use crate::vm::interrupt::{Deadline, Interrupt, InterruptHandle};
 use crate::vm::{Backend, Registers, SpecialRegisters};
 
 /// A guest running in its own VM, waiting for calls.
@@ -26,6 +30,15 @@ pub struct Sandbox {
     /// The vCPU state at the guest's first "ready" exit: where it waits for calls. A
     /// call that ends in a panic or fault resets the vCPU to it.
     pub(crate) ready: Option<(Registers, SpecialRegisters)>,
+    /// Kill and deadline state, shared with interrupt handles and the timer.
+    pub(crate) interrupt: Arc<Interrupt>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Before the VM (and its interrupt flag) goes: handles must not touch it.
+        self.interrupt.detach();
+    }
 }
 
 impl Sandbox {
@@ -37,8 +50,10 @@ impl Sandbox {
         host_functions: HostFunctions,
         config: SandboxConfig,
     ) -> Result<Sandbox, CallError> {
-        let mut sandbox = Sandbox { vm, mem, layout, host_functions, config, ready: None };
-        sandbox.run_until_ready()?;
+        let mut vm = vm;
+        let interrupt = Interrupt::new(vm.interrupt_flag());
+        let mut sandbox = Sandbox { vm, mem, layout, host_functions, config, ready: None, interrupt };
+        sandbox.run_call(Some(config.init_timeout))?;
         let regs = sandbox.vm.registers()?;
         let sregs = sandbox.vm.special_registers()?;
         sandbox.ready = Some((regs, sregs));
@@ -67,9 +82,51 @@ impl Sandbox {
     /// Calls the guest function `name` with untyped arguments and returns its untyped
     /// result (for tools that learn the types at run time, such as the CLI).
     pub fn call_values(&mut self, name: &str, args: Vec<Value>) -> Result<Value, CallError> {
+        self.call_values_with_timeout(name, args, self.config.call_timeout)
+    }
+
+    /// Like [`call`](Sandbox::call), but stopped with
+    /// [`CallError::Timeout`] if it runs longer than `timeout` (instead of the
+    /// sandbox's default [`call_timeout`](crate::SandboxBuilder::call_timeout)).
+    pub fn call_with_timeout<R: ReturnType>(
+        &mut self,
+        name: &str,
+        args: impl Arguments,
+        timeout: Duration,
+    ) -> Result<R, CallError> {
+        let value = self.call_values_with_timeout(name, args.into_values(), Some(timeout))?;
+        R::from_value(value).map_err(|got| CallError::ReturnType {
+            function: name.to_string(),
+            expected: R::TYPE,
+            got: got.value_type(),
+        })
+    }
+
+    /// A handle that stops this sandbox's running call from any thread.
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        InterruptHandle { inner: Arc::clone(&self.interrupt) }
+    }
+
+    /// Runs the guest until it waits for the next call, under the kill and deadline
+    /// protocol (see `vm/interrupt.rs`).
+    fn run_call(&mut self, timeout: Option<Duration>) -> Result<(), CallError> {
+        let id = self.interrupt.begin();
+        let deadline = timeout.map(|t| Deadline::start(&self.interrupt, id, t));
+        let result = self.run_until_ready();
+        drop(deadline);
+        self.interrupt.end();
+        result
+    }
+
+    fn call_values_with_timeout(
+        &mut self,
+        name: &str,
+        args: Vec<Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError> {
         let call = FunctionCall { name: name.to_string(), args };
         self.write_input(&call).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
-        if let Err(e) = self.run_until_ready() {
+        if let Err(e) = self.run_call(timeout) {
             // The guest did not come back to where it waits for calls (it panicked,
             // faulted or broke the protocol): put it back there for the next call.
             self.reset_vcpu()?;

@@ -262,6 +262,13 @@ impl Backend for KvmVm {
         self.xcr0
     }
 
+    fn interrupt_flag(&mut self) -> *const std::sync::atomic::AtomicU8 {
+        // KVM_RUN returns EINTR at once while kvm_run.immediate_exit is non-zero. The
+        // byte lives in the vCPU's kvm_run mapping, as long as `self.vcpu`.
+        let run = self.vcpu.get_kvm_run();
+        std::ptr::addr_of_mut!(run.immediate_exit).cast_const().cast()
+    }
+
     fn set_xcr0(&mut self, xcr0: u64) -> Result<(), HypervisorError> {
         let mut xcrs = [kvm_bindings::kvm_xcr::default(); 16];
         xcrs[0] = kvm_bindings::kvm_xcr { xcr: 0, reserved: 0, value: xcr0 };

@@ -9,6 +9,7 @@
 //! - [`Backend::set_xcr0`]: the extended state the guest may use (SSE, AVX).
 
 pub(crate) mod cpu;
+pub(crate) mod interrupt;
 pub(crate) mod kvm;
 pub(crate) mod stubs;
 
@@ -153,6 +154,10 @@ pub(crate) trait Backend: Send + fmt::Debug {
     fn supported_xcr0(&self) -> u64;
     /// Sets XCR0 (after CR4.OSXSAVE is set).
     fn set_xcr0(&mut self, xcr0: u64) -> Result<(), HypervisorError>;
+    /// A byte that makes [`Backend::run`] return [`VmExit::Interrupted`] at once while
+    /// it is non-zero (set from another thread, together with a signal to the vCPU
+    /// thread, to stop a running guest). Valid as long as the backend lives.
+    fn interrupt_flag(&mut self) -> *const std::sync::atomic::AtomicU8;
 }
 
 /// Creates a VM over `mem` with the best backend available on this machine.

@@ -1,0 +1,269 @@
+//! Stopping a running call from another thread: [`InterruptHandle`] (kill) and the
+//! deadline timer, on one mechanism.
+//!
+//! The protocol, step by step. All state changes happen under one mutex, so the
+//! racing lines are few and each is covered:
+//!
+//! 1. `begin` (vCPU thread, before the first `KVM_RUN` of a call): the call gets a new
+//!    id, `running = true`, the thread's id is recorded, no cancel is pending.
+//! 2. `kill` (any thread): only if a call is running, it marks *that* call cancelled,
+//!    sets the backend's interrupt flag (KVM's `immediate_exit`) and sends a signal to
+//!    the vCPU thread.
+//!    - If the vCPU is in the guest, the signal forces an exit (`EINTR`).
+//!    - If the vCPU is between runs (in the run loop or in a host function), the flag
+//!      makes the next `KVM_RUN` return at once. A host function therefore finishes
+//!      normally; the call is cancelled as soon as the guest would resume.
+//! 3. `interrupted` (vCPU thread, when a run returns interrupted): clears the flag and
+//!    says whether the current call was cancelled; an interruption that was not a
+//!    cancel (some other signal) just resumes the guest.
+//! 4. `end` (vCPU thread, after the call): `running = false` and the flag is cleared,
+//!    under the mutex. A `kill` that comes later finds no running call and does
+//!    nothing; a `kill` aimed at call N can never mark call N+1, because it reads
+//!    and marks under the same lock that `begin` and `end` take.
+//!
+//! A deadline is a `kill` of one call id, fired by one process-wide timer thread; if
+//! the call has already ended, its id no longer matches and nothing happens.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// Why a call was stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    /// `InterruptHandle::kill`.
+    Killed,
+    /// Its deadline passed.
+    Deadline(Duration),
+}
+
+#[derive(Debug)]
+struct State {
+    /// Id of the current (or last) call.
+    call: u64,
+    running: bool,
+    /// Kernel thread id of the vCPU thread during a call.
+    tid: libc::pid_t,
+    stop: Option<StopReason>,
+    /// The backend's "exit at once" byte, or null once the VM is gone.
+    flag: *const AtomicU8,
+}
+
+// SAFETY: `flag` is only dereferenced under the mutex, and the sandbox nulls it (under
+// the mutex) before its VM, which owns the byte, is dropped.
+unsafe impl Send for State {}
+
+/// Shared between a sandbox, its handles and the timer thread.
+#[derive(Debug)]
+pub(crate) struct Interrupt {
+    state: Mutex<State>,
+}
+
+/// The signal sent to a vCPU thread to force it out of the guest: `SIGRTMIN + 4`.
+/// Its handler does nothing and is installed with `SA_RESTART`, so system calls in
+/// host functions are not disturbed.
+pub fn interrupt_signal() -> libc::c_int {
+    libc::SIGRTMIN() + 4
+}
+
+extern "C" fn on_interrupt_signal(_: libc::c_int) {}
+
+fn install_signal_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sigaction with a zeroed struct, an empty mask and a handler that
+        // does nothing (async-signal-safe); the old action is not needed.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_interrupt_signal as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(interrupt_signal(), &sa, std::ptr::null_mut());
+        }
+    });
+}
+
+fn current_tid() -> libc::pid_t {
+    // SAFETY: gettid has no arguments and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    libc::pid_t::try_from(tid).unwrap_or(0)
+}
+
+impl Interrupt {
+    /// For a VM whose backend exits at once while `*flag != 0`.
+    pub(crate) fn new(flag: *const AtomicU8) -> Arc<Interrupt> {
+        install_signal_handler();
+        Arc::new(Interrupt { state: Mutex::new(State { call: 0, running: false, tid: 0, stop: None, flag }) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock leaves the state consistent (every update
+        // is a few plain stores), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Step 1: a call starts on this thread; returns its id.
+    pub(crate) fn begin(&self) -> u64 {
+        let mut s = self.lock();
+        s.call += 1;
+        s.running = true;
+        s.tid = current_tid();
+        s.stop = None;
+        s.call
+    }
+
+    /// Step 4: the call ended.
+    pub(crate) fn end(&self) {
+        let mut s = self.lock();
+        s.running = false;
+        set_flag(&s, 0);
+    }
+
+    /// Step 3: a run returned interrupted; `Some` if the current call was stopped.
+    pub(crate) fn interrupted(&self) -> Option<StopReason> {
+        let s = self.lock();
+        set_flag(&s, 0);
+        s.stop
+    }
+
+    /// Step 2: stops call `call` (any call if `None`) if it is running.
+    fn stop(&self, call: Option<u64>, reason: StopReason) -> bool {
+        let mut s = self.lock();
+        if !s.running || call.is_some_and(|c| c != s.call) {
+            return false;
+        }
+        if s.stop.is_none() {
+            s.stop = Some(reason);
+        }
+        set_flag(&s, 1);
+        // SAFETY: tgkill to a thread of this process; if the thread is gone the call
+        // fails with ESRCH, which is harmless. The handler is installed (new()).
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), s.tid, interrupt_signal()) };
+        true
+    }
+
+    /// The VM is going away: never touch its flag again.
+    pub(crate) fn detach(&self) {
+        let mut s = self.lock();
+        s.running = false;
+        s.flag = std::ptr::null();
+    }
+}
+
+fn set_flag(s: &State, v: u8) {
+    if !s.flag.is_null() {
+        // SAFETY: non-null means the VM that owns the byte is alive (see `detach`),
+        // and we hold the lock that `detach` takes.
+        unsafe { (*s.flag).store(v, Ordering::SeqCst) };
+    }
+}
+
+/// Stops the running call of a sandbox from any thread.
+///
+/// Get one with [`Sandbox::interrupt_handle`](crate::Sandbox::interrupt_handle). It
+/// is `Send + Sync + Clone` and may outlive the sandbox (then `kill` does nothing).
+///
+/// ```no_run
+/// # let mut sandbox = hyperlight_host::SandboxBuilder::new().build_from_file("simpleguest")?;
+/// let handle = sandbox.interrupt_handle();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_millis(100));
+///     handle.kill();
+/// });
+/// let r = sandbox.call::<()>("Spin", ());
+/// assert!(matches!(r, Err(hyperlight_host::CallError::Cancelled)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct InterruptHandle {
+    pub(crate) inner: Arc<Interrupt>,
+}
+
+impl InterruptHandle {
+    /// Stops the call running now, if any; returns whether one was running.
+    ///
+    /// The call returns [`CallError::Cancelled`](crate::CallError::Cancelled). A kill
+    /// never affects a call that starts after it. If the guest is inside a host
+    /// function, that function runs to its end and the call is cancelled when the
+    /// guest would resume.
+    pub fn kill(&self) -> bool {
+        self.inner.stop(None, StopReason::Killed)
+    }
+}
+
+/// The process-wide deadline timer.
+struct Timer {
+    deadlines: Mutex<BTreeMap<(Instant, u64), (Weak<Interrupt>, u64, Duration)>>,
+    wake: Condvar,
+}
+
+static TIMER: OnceLock<Arc<Timer>> = OnceLock::new();
+static NEXT_TIMER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn timer() -> &'static Arc<Timer> {
+    TIMER.get_or_init(|| {
+        let t = Arc::new(Timer { deadlines: Mutex::new(BTreeMap::new()), wake: Condvar::new() });
+        let worker = Arc::clone(&t);
+        std::thread::Builder::new()
+            .name("hyperlight-deadlines".into())
+            .spawn(move || worker.run())
+            .expect("the deadline thread starts (once per process)");
+        t
+    })
+}
+
+impl Timer {
+    fn run(&self) {
+        let mut map = self.deadlines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            let now = Instant::now();
+            let due: Vec<_> = map.range(..=(now, u64::MAX)).map(|(k, _)| *k).collect();
+            for key in due {
+                if let Some((interrupt, call, after)) = map.remove(&key) {
+                    if let Some(i) = interrupt.upgrade() {
+                        i.stop(Some(call), StopReason::Deadline(after));
+                    }
+                }
+            }
+            map = match map.keys().next() {
+                Some((when, _)) => {
+                    let wait = when.saturating_duration_since(Instant::now());
+                    self.wake.wait_timeout(map, wait).unwrap_or_else(std::sync::PoisonError::into_inner).0
+                }
+                None => self.wake.wait(map).unwrap_or_else(std::sync::PoisonError::into_inner),
+            };
+        }
+    }
+}
+
+/// A pending deadline; dropping it cancels it.
+#[derive(Debug)]
+pub(crate) struct Deadline {
+    key: (Instant, u64),
+}
+
+impl Deadline {
+    /// Stops call `call` of `interrupt` after `after`.
+    pub(crate) fn start(interrupt: &Arc<Interrupt>, call: u64, after: Duration) -> Deadline {
+        let t = timer();
+        let when = Instant::now() + after;
+        let key = (when, NEXT_TIMER.fetch_add(1, Ordering::Relaxed));
+        let mut map = t.deadlines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let earliest = map.keys().next().is_none_or(|k| key < *k);
+        map.insert(key, (Arc::downgrade(interrupt), call, after));
+        drop(map);
+        if earliest {
+            t.wake.notify_one();
+        }
+        Deadline { key }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Some(t) = TIMER.get() {
+            t.deadlines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.key);
+        }
+    }
+}

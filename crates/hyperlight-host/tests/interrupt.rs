@@ -1,0 +1,148 @@
+//! Stopping calls from outside: `InterruptHandle::kill`, per-call and default
+//! deadlines, and the init deadline of `build_*`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyperlight_host::{BuildError, CallError, Sandbox, SandboxBuilder};
+
+fn guest(name: &str) -> PathBuf {
+    let dir = std::env::var_os("HYPERLIGHT_GUESTS_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/target/x86_64-unknown-none/release")
+    });
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo xtask guests`", path.display());
+    path
+}
+
+fn simpleguest() -> Sandbox {
+    SandboxBuilder::new()
+        .host_function("HostAdd", |a: i32, b: i32| a.wrapping_add(b))
+        .build_from_file(guest("simpleguest"))
+        .expect("simpleguest builds")
+}
+
+#[test]
+fn kill_stops_a_spinning_guest_and_the_sandbox_answers_again() {
+    let mut sb = simpleguest();
+    let handle = sb.interrupt_handle();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(handle.kill(), "a call was running");
+    });
+    let start = Instant::now();
+    let r = sb.call::<()>("Spin", ());
+    assert!(matches!(r, Err(CallError::Cancelled)), "{r:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    killer.join().expect("killer thread");
+    assert_eq!(sb.call::<i32>("EchoI32", 7).expect("usable after kill"), 7);
+}
+
+#[test]
+fn kill_without_a_running_call_does_nothing() {
+    let mut sb = simpleguest();
+    let handle = sb.interrupt_handle();
+    assert!(!handle.kill());
+    assert_eq!(sb.call::<i32>("EchoI32", 1).expect("not cancelled by an earlier kill"), 1);
+    drop(sb);
+    assert!(!handle.kill(), "a handle outliving its sandbox is harmless");
+}
+
+#[test]
+fn kills_never_cancel_a_later_call() {
+    // One thread kills as fast as it can while the sandbox runs short calls; a call
+    // may be cancelled only while it runs, and every call that completes is right.
+    let mut sb = simpleguest();
+    let handle = sb.interrupt_handle();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let killer = std::thread::spawn(move || {
+        let mut kills = 0u64;
+        while !stop2.load(Ordering::Relaxed) {
+            if handle.kill() {
+                kills += 1;
+            }
+            std::thread::yield_now();
+        }
+        kills
+    });
+    let (mut ok, mut cancelled) = (0, 0);
+    for i in 0..3000 {
+        match sb.call::<i32>("EchoI32", i) {
+            Ok(v) => {
+                assert_eq!(v, i);
+                ok += 1;
+            }
+            Err(CallError::Cancelled) => cancelled += 1,
+            Err(e) => panic!("call {i}: {e}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let kills = killer.join().expect("killer");
+    assert!(cancelled <= kills, "{cancelled} cancelled calls but only {kills} kills");
+    assert!(ok > 0);
+    // No kill is pending now: the next calls all complete.
+    for i in 0..100 {
+        assert_eq!(sb.call::<i32>("EchoI32", i).expect("no stale kill"), i);
+    }
+}
+
+#[test]
+fn kill_while_the_guest_is_in_a_host_function() {
+    // The host function runs to its end; the call is cancelled when the guest would
+    // resume, so the guest never sees the host function's result.
+    let entered = Arc::new(AtomicBool::new(false));
+    let entered2 = Arc::clone(&entered);
+    let mut sb = SandboxBuilder::new()
+        .host_function("HostAdd", move |a: i32, b: i32| {
+            entered2.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(200));
+            a + b
+        })
+        .build_from_file(guest("simpleguest"))
+        .expect("builds");
+    let handle = sb.interrupt_handle();
+    let flag = Arc::clone(&entered);
+    let killer = std::thread::spawn(move || {
+        while !flag.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        assert!(handle.kill());
+    });
+    let r = sb.call::<i32>("CallHostAdd", (1, 2));
+    assert!(matches!(r, Err(CallError::Cancelled)), "{r:?}");
+    killer.join().expect("killer");
+    assert_eq!(sb.call::<i32>("CallHostAdd", (2, 2)).expect("usable"), 4);
+}
+
+#[test]
+fn deadlines_stop_calls() {
+    let mut sb = simpleguest();
+    let start = Instant::now();
+    let r = sb.call_with_timeout::<()>("Spin", (), Duration::from_millis(100));
+    assert!(matches!(r, Err(CallError::Timeout { after }) if after == Duration::from_millis(100)), "{r:?}");
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    // A deadline that does not expire changes nothing, and does not fire later.
+    assert_eq!(sb.call_with_timeout::<i32>("EchoI32", 3, Duration::from_millis(50)).expect("fast call"), 3);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(sb.call::<i32>("EchoI32", 4).expect("old deadline is gone"), 4);
+
+    let mut sb = SandboxBuilder::new().call_timeout(Duration::from_millis(50)).build_from_file(guest("simpleguest")).expect("builds");
+    assert!(matches!(sb.call::<()>("Spin", ()), Err(CallError::Timeout { .. })));
+    assert_eq!(sb.call::<i32>("EchoI32", 5).expect("usable"), 5);
+}
+
+#[test]
+fn init_that_never_finishes_fails_the_build() {
+    let start = Instant::now();
+    let r = SandboxBuilder::new()
+        .init_timeout(Duration::from_millis(200))
+        .build_from_file(guest("spinguest"));
+    match r {
+        Err(BuildError::Init(e)) => assert!(matches!(*e, CallError::Timeout { .. }), "{e:?}"),
+        other => panic!("expected an init timeout, got {:?}", other.map(|_| ())),
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
