@@ -1,0 +1,64 @@
+//! What every integration test needs: the path of a built guest, and a check that
+//! KVM is there. Both fail the test loudly, saying what to run: a test that needs
+//! KVM or a guest never passes by skipping (STYLE.md).
+
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use hyperlight_host::{Sandbox, SandboxBuilder};
+
+/// The directory of the release guests: `HYPERLIGHT_GUESTS_DIR` (set by `cargo xtask`),
+/// else where `cargo xtask guests` puts them.
+pub fn guests_dir() -> PathBuf {
+    std::env::var_os("HYPERLIGHT_GUESTS_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/target/x86_64-unknown-none/release")
+    })
+}
+
+/// The path of the built guest `name`; panics, saying how to build it, if it is missing.
+pub fn guest_path(name: &str) -> PathBuf {
+    let path = guests_dir().join(name);
+    assert!(
+        path.is_file(),
+        "guest {name:?} not found at {}: run `cargo xtask guests` first (or `cargo xtask test`), \
+         or point HYPERLIGHT_GUESTS_DIR at the built guests",
+        path.display()
+    );
+    path
+}
+
+/// The bytes of the built guest `name` (see [`guest_path`]).
+pub fn guest_bytes(name: &str) -> Vec<u8> {
+    let path = guest_path(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Panics unless `/dev/kvm` can be opened read-write: these tests run real VMs.
+pub fn require_kvm() {
+    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+        panic!(
+            "these tests need KVM, but /dev/kvm cannot be opened ({e}): run them on a machine with \
+             KVM and read-write access to /dev/kvm (e.g. add the user to the `kvm` group)"
+        );
+    }
+}
+
+/// Builds `builder` from the guest `name`, after checking that KVM is there.
+pub fn build(builder: SandboxBuilder, name: &str) -> Sandbox {
+    require_kvm();
+    let path = guest_path(name);
+    builder.build_from_file(&path).unwrap_or_else(|e| panic!("cannot build a sandbox of {}: {e}", path.display()))
+}
+
+/// A sandbox of `simpleguest` with the default configuration.
+pub fn simpleguest() -> Sandbox {
+    build(SandboxBuilder::new(), "simpleguest")
+}
+
+/// Asserts that the sandbox still answers calls (after a failed one).
+pub fn assert_works(sandbox: &mut Sandbox) {
+    let v: i32 = sandbox.call("EchoI32", 0x5eed_i32).expect("EchoI32 after a failed call");
+    assert_eq!(v, 0x5eed, "EchoI32 after a failed call");
+}
