@@ -35,7 +35,7 @@ mod vm;
 
 pub use error::{BuildError, CallError, Exception, GuestFault, ProtocolError};
 pub use func::host_functions::HostFunctions;
-pub use hyperlight_common::{FunctionError, Value, ValueType};
+pub use hyperlight_common::{Arguments, FunctionError, FunctionOutput, ParameterType, ReturnType, Value, ValueType};
 pub use mem::elf::ElfError;
 pub use mem::layout::{GuestAddr, LayoutError};
 pub use sandbox::builder::SandboxBuilder;

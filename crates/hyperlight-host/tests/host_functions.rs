@@ -261,9 +261,29 @@ fn a_panicking_host_function_does_not_garble_the_next_call() {
         a + b
     });
     let mut sb = build(builder, "simpleguest");
-    // How the panic is reported (re-raised or turned into an error) is not the
-    // point; what the sandbox does next is.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sb.call::<i32>("CallHostAdd", (13, 1))));
+    // The panic becomes the host function's error; it never unwinds through the call.
+    match sb.call::<i32>("CallHostAdd", (13, 1)) {
+        Err(CallError::HostFunctionFailed { name, message }) => {
+            assert_eq!(name, "HostAdd");
+            assert!(message.contains("panicked") && message.contains("host function refuses 13"), "{message}");
+        }
+        other => panic!("expected HostFunctionFailed, got {other:?}"),
+    }
     assert_works(&mut sb);
     assert_eq!(sb.call::<i32>("CallHostAdd", (1, 2)).unwrap(), 3);
+}
+
+#[test]
+fn a_host_function_of_eight_mixed_parameters_is_called_from_the_guest() {
+    let builder = SandboxBuilder::new().host_function(
+        "HostSumEight",
+        |a: i32, b: u32, c: i64, d: u64, e: f32, f: f64, g: bool, h: String| {
+            f64::from(a) + f64::from(b) + c as f64 + d as f64 + f64::from(e) + f + f64::from(u8::from(g)) + h.len() as f64
+        },
+    );
+    let mut sb = build(builder, "simpleguest");
+    let got: f64 = sb
+        .call("CallHostSumEight", (-1i32, 2u32, -3i64, 4u64, 0.5f32, 0.25f64, true, "abc".to_string()))
+        .unwrap();
+    assert_eq!(got, -1.0 + 2.0 - 3.0 + 4.0 + 0.5 + 0.25 + 1.0 + 3.0);
 }

@@ -79,7 +79,14 @@ impl HostFunctions {
         let fname = name.to_string();
         let call = move |values: Vec<Value>| -> Result<Value, FunctionError> {
             let args = Args::from_values(values).map_err(|e| FunctionError::from_arguments(&fname, e))?;
-            f.call(args).into_result().map_err(|e| FunctionError::HostFunctionFailed {
+            // A panic must not unwind through the run loop (the guest would be left
+            // waiting for this reply): it becomes the host function's error.
+            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.call(args)))
+                .map_err(|panic| FunctionError::HostFunctionFailed {
+                    name: fname.clone(),
+                    message: format!("panicked: {}", panic_message(&*panic)),
+                })?;
+            output.into_result().map_err(|e| FunctionError::HostFunctionFailed {
                 name: fname.clone(),
                 message: e.to_string(),
             })
@@ -103,6 +110,17 @@ impl HostFunctions {
             Some(f) => (f.call)(args),
             None => Err(FunctionError::HostFunctionNotFound { name: name.to_string() }),
         }
+    }
+}
+
+/// The message of a panic payload (`&str` or `String`, as `panic!` makes them).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
     }
 }
 

@@ -192,9 +192,12 @@ impl InterruptHandle {
     }
 }
 
+/// A pending deadline: when (and a unique tie-breaker) -> whose call, and its length.
+type Deadlines = BTreeMap<(Instant, u64), (Weak<Interrupt>, u64, Duration)>;
+
 /// The process-wide deadline timer.
 struct Timer {
-    deadlines: Mutex<BTreeMap<(Instant, u64), (Weak<Interrupt>, u64, Duration)>>,
+    deadlines: Mutex<Deadlines>,
     wake: Condvar,
 }
 
