@@ -89,7 +89,8 @@ Examples:
   hyperlight run simpleguest EchoBytes bytes:hex:0a0b  prints 0a0b
   hyperlight run hello SayHello str:World              prints Hello, World! Today is ...
   hyperlight run --heap 4M --output-buffer 2M simpleguest BufferOfSize u64:1000000
-  hyperlight run --time --repeat 1000 simpleguest EchoI32 i32:1";
+  hyperlight run --time --repeat 1000 simpleguest EchoI32 i32:1
+  hyperlight run --timeout 500ms simpleguest Spin      fails after 500 ms";
 
 fn main() -> ExitCode {
     let matches = match command().try_get_matches() {

@@ -34,6 +34,10 @@ pub struct RunOptions {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     output_buffer: Option<u64>,
 
+    /// Stop each call that runs longer than DURATION (e.g. 500ms, 2s, 1.5s, 100us;
+    /// a plain number is seconds) and fail with a timeout error.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
     /// Print to stderr how long creating the sandbox and the call took.
     #[arg(long)]
     time: bool,
@@ -140,6 +144,9 @@ fn builder(options: &RunOptions) -> SandboxBuilder {
     if let Some(bytes) = options.heap {
         builder = builder.heap_size(bytes);
     }
+    if let Some(timeout) = options.timeout {
+        builder = builder.call_timeout(timeout);
+    }
     if let Some(bytes) = options.stack {
         builder = builder.stack_size(bytes);
     }
@@ -158,6 +165,24 @@ fn builder(options: &RunOptions) -> SandboxBuilder {
         }),
         GuestPrint::Discard => builder.host_print(|_| {}),
     }
+}
+
+/// A duration: a number with the unit `us`, `ms` or `s`, or a plain number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("not a duration: {text:?} (try 500ms or 2s)"))?;
+    if !value.is_finite() || value <= 0.0 {
+        return Err(format!("the duration must be positive: {text:?}"));
+    }
+    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("{text:?}: {e}"))
 }
 
 fn call_time(times: &mut [Duration]) -> String {

@@ -327,3 +327,13 @@ fn help_documents_run_the_argument_syntax_and_time() {
         assert!(run_help.contains(needle), "{needle:?} not in run --help:\n{run_help}");
     }
 }
+
+#[test]
+fn timeout_stops_a_spinning_guest() {
+    let out = run(&["--timeout", "200ms"], "simpleguest", "Spin", &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("deadline"), "{stderr}");
+    let bad = run(&["--timeout", "soon"], "simpleguest", "Spin", &[]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+}
