@@ -7,13 +7,14 @@
 //! | `create/from_elf` | cold boot of a long-mode VM to its first exit |
 //! | `call/echo_string` | one exit round trip from CPL3 (`out` allowed by the TSS bitmap) |
 //! | `call/one_host_call` | two such round trips |
+//! | `kill/spinning_guest` | one exit round trip (from `kill()` to the call's return) |
 //!
 //! Run with `cargo xtask bench` (builds the guests first). Set `KVM_LIMITS` to the
 //! kvm-limits script to use another copy, or to `off` to skip the ratios.
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
 use hyperlight_host::{Sandbox, SandboxBuilder};
@@ -61,7 +62,38 @@ fn call(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, create, call);
+/// From `kill()` on another thread to the spinning call's return on this one.
+fn kill(c: &mut Criterion) {
+    let mut sandbox = simpleguest();
+    let handle = sandbox.interrupt_handle();
+    let mut g = c.benchmark_group("kill");
+    g.sample_size(30);
+    g.bench_function("spinning_guest", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let h = handle.clone();
+                let killer = std::thread::spawn(move || {
+                    // Let the guest get going; kill only once the call is running.
+                    std::thread::sleep(Duration::from_millis(2));
+                    while !h.kill() {
+                        std::thread::yield_now();
+                    }
+                    Instant::now()
+                });
+                let r = sandbox.call::<()>("Spin", ());
+                let returned = Instant::now();
+                assert!(matches!(r, Err(hyperlight_host::CallError::Cancelled)), "{r:?}");
+                let killed = killer.join().expect("killer thread");
+                total += returned.saturating_duration_since(killed);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, create, call, kill);
 
 /// Medians of kvm-limits (group 3: cold boot; group 4: exit round trips), in us.
 fn raw_limits() -> Option<(f64, f64)> {
@@ -113,6 +145,7 @@ fn main() {
         ("create/from_elf", cold_boot, "cold boot"),
         ("call/echo_string", round_trip, "1 exit round trip"),
         ("call/one_host_call", 2.0 * round_trip, "2 exit round trips"),
+        ("kill/spinning_guest", round_trip, "1 exit round trip"),
     ] {
         match median_us(id) {
             Some(m) => println!("  {id:<22} median {m:>9.1} us = {:>5.2} x {what} ({raw:.1} us)", m / raw),
