@@ -277,3 +277,43 @@ fn every_kind_of_failure_in_turn_on_one_sandbox() {
     }
 }
 
+
+#[test]
+fn an_interrupt_vector_without_a_gate_is_general_protection_naming_it() {
+    let f = fault("int80");
+    match f.exception {
+        // Hardware: the error code names the IDT entry (index 0x80, IDT bit set).
+        Exception::GeneralProtection => assert_eq!(f.error_code, (0x80 << 3) | 2, "{f:?}"),
+        // PVM turns a user-mode `int n` (n other than 3 and 4) into #UD.
+        Exception::InvalidOpcode => assert_eq!(f.error_code, 0, "{f:?}"),
+        other => panic!("int 0x80 gave {other}: {f:?}"),
+    }
+}
+
+#[test]
+fn executing_the_stack_is_an_instruction_fetch_page_fault() {
+    let f = fault("exec_stack");
+    assert_eq!(f.exception, Exception::PageFault, "{f:?}");
+    assert_eq!(f.cr2, Some(f.rip), "{f:?}");
+    assert_ne!(f.error_code & 0x10, 0, "instruction fetch bit: {f:?}");
+    assert_ne!(f.error_code & 1, 0, "protection violation (present page): {f:?}");
+}
+
+#[test]
+fn a_frame_larger_than_the_stack_is_a_stack_overflow() {
+    let mut sb = simpleguest();
+    let err = sb.call::<()>("Fault", "huge_frame".to_string()).unwrap_err();
+    assert!(matches!(err, CallError::StackOverflow { .. }), "{err:?}");
+    assert_works(&mut sb);
+}
+
+#[test]
+fn guest_abort_carries_its_code_and_message() {
+    let mut sb = simpleguest();
+    let err = sb.call::<()>("Abort", (42, "gave up".to_string())).unwrap_err();
+    assert!(
+        matches!(&err, CallError::GuestAbort { code: 42, message } if message.contains("gave up")),
+        "{err:?}"
+    );
+    assert_works(&mut sb);
+}

@@ -57,9 +57,28 @@ fn fault(kind: String) -> Result<(), FunctionError> {
         }
         // SAFETY: `hlt` is privileged: at CPL3 it raises #GP.
         "gp" => unsafe { core::arch::asm!("hlt", options(nomem, nostack)) },
+        // SAFETY: vector 0x80 has no gate (the IDT ends at 31): #GP, nothing runs.
+        "int80" => unsafe { core::arch::asm!("int 0x80", options(nomem, nostack)) },
+        // SAFETY: the stack is mapped non-executable: the jump raises #PF on the
+        // instruction fetch, before any byte there runs.
+        "exec_stack" => unsafe {
+            let code = black_box([0xc3u8; 16]);
+            core::arch::asm!("call {0}", in(reg) code.as_ptr(), options(nostack));
+        },
+        "huge_frame" => {
+            black_box(huge_frame(black_box(0)));
+        }
         other => return Err(FunctionError::failed(format!("unknown fault kind {other:?}"))),
     }
     Err(FunctionError::failed(format!("fault {kind:?} did not fault")))
+}
+
+/// One frame larger than the whole stack: the stack probes hit the guard page.
+#[inline(never)]
+fn huge_frame(i: usize) -> u8 {
+    let mut frame = [0u8; 4 << 20];
+    black_box(&mut frame);
+    frame[i]
 }
 
 /// Recursion with a page-sized frame on every level: runs into the stack's guard page.
