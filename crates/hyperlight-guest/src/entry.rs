@@ -36,6 +36,15 @@ extern "Rust" {
     fn hyperlight_main();
 }
 
+static BOOT_INFO: crate::cell::SingleThreaded<core::cell::Cell<Option<BootInfo>>> =
+    crate::cell::SingleThreaded::new(core::cell::Cell::new(None));
+
+/// The boot information the host gave this guest: where its heap, stack and call
+/// buffers are. `None` only before the runtime's entry has read it.
+pub fn boot_info() -> Option<BootInfo> {
+    BOOT_INFO.get()
+}
+
 /// The Rust side of `_start`.
 extern "C" fn entry(boot_info: usize) -> ! {
     // SAFETY: the host passes in %rdi the address of a mapped, read-only boot
@@ -60,6 +69,7 @@ extern "C" fn entry(boot_info: usize) -> ! {
         }
     };
     buffers.install();
+    BOOT_INFO.set(Some(info));
     if info.abi_version != ABI_VERSION {
         abort_with(
             AbortKind::Abort { code: -1 },

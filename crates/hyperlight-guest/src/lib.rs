@@ -89,6 +89,7 @@ mod host;
 pub mod print;
 
 pub use abort::abort;
+pub use entry::boot_info;
 pub use function::{register_function, IntoFunctionResult};
 pub use host::call_host;
 pub use hyperlight_common::{FunctionError, ParameterType, ReturnType, Value, ValueType};

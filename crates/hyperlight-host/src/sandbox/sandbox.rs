@@ -132,7 +132,13 @@ impl Sandbox {
             self.reset_vcpu()?;
             return Err(e);
         }
-        self.read_result(name)
+        let result = self.read_result(name);
+        if let Err(CallError::Protocol(_)) = &result {
+            // The guest said "ready" but left garbage: it is not where the protocol
+            // says it is, so put it back where it waits for calls.
+            self.reset_vcpu()?;
+        }
+        result
     }
 
     /// Writes a framed message into the input buffer.

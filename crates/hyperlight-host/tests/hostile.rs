@@ -1,0 +1,61 @@
+//! A hostile guest: garbage where the host reads, exits the protocol does not allow.
+//! Each gives a typed error, the host never panics, and the sandbox answers the next
+//! call.
+
+mod common;
+
+use hyperlight_host::{CallError, Exception, ProtocolError, Sandbox};
+
+fn hostile() -> Sandbox {
+    common::build(hyperlight_host::SandboxBuilder::new(), "hostileguest")
+}
+
+/// Calls `name` and checks that the sandbox still answers afterwards.
+fn call(sb: &mut Sandbox, name: &str) -> CallError {
+    let err = sb.call::<()>(name, ()).expect_err(name);
+    // A well-behaved call still works: the hostile guest's functions are registered
+    // through the real runtime, so "BadLength" itself can run again.
+    let again = sb.call::<()>(name, ()).expect_err(name);
+    assert_eq!(std::mem::discriminant(&err), std::mem::discriminant(&again), "{name}: {err:?} / {again:?}");
+    err
+}
+
+fn bad_message(err: &CallError, what: &str) -> bool {
+    matches!(err, CallError::Protocol(ProtocolError::BadMessage { what: w, .. }) if *w == what)
+}
+
+#[test]
+fn garbage_results_are_protocol_errors() {
+    let mut sb = hostile();
+    for name in ["BadLength", "NoPayload", "BadResultTag", "BadValueTag", "BadUtf8", "TrailingBytes"] {
+        let err = call(&mut sb, name);
+        assert!(bad_message(&err, "function result"), "{name}: {err:?}");
+    }
+}
+
+#[test]
+fn garbage_host_calls_and_aborts_are_protocol_errors() {
+    let mut sb = hostile();
+    for name in ["HugeCount", "BadHostCall"] {
+        let err = call(&mut sb, name);
+        assert!(bad_message(&err, "host function call"), "{name}: {err:?}");
+    }
+    let err = call(&mut sb, "AbortGarbage");
+    assert!(bad_message(&err, "abort record"), "{err:?}");
+    let err = sb.call::<()>("LoopOnExits", 1000u32).unwrap_err();
+    assert!(bad_message(&err, "host function call"), "{err:?}");
+}
+
+#[test]
+fn forbidden_ports_are_faults_or_protocol_errors() {
+    let mut sb = hostile();
+    for name in ["UnknownPort", "FaultPort"] {
+        let err = call(&mut sb, name);
+        assert!(
+            matches!(&err, CallError::GuestFault(f) if f.exception == Exception::GeneralProtection),
+            "{name}: {err:?}"
+        );
+    }
+    let err = sb.call::<u32>("InPort", ()).unwrap_err();
+    assert!(matches!(err, CallError::Protocol(ProtocolError::UnexpectedExit { .. })), "{err:?}");
+}

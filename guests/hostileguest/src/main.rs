@@ -1,0 +1,70 @@
+//! A hostile guest: each function breaks the host/guest protocol on purpose, by
+//! writing garbage where the host reads or exiting where it must not. The host must
+//! answer each with a typed error, never panic, and stay usable.
+#![no_std]
+#![no_main]
+
+use hyperlight_guest::{boot_info, register_function};
+
+hyperlight_guest::main!(init);
+
+fn init() {
+    // Output frames with a bad header or payload, reported through Ready (as a call's
+    // result) or HostCall (as a host call).
+    register_function("BadLength", || garbage(&0xffff_ff00u32.to_le_bytes(), READY));
+    register_function("NoPayload", || garbage(&[0, 0, 0, 0], READY));
+    register_function("BadResultTag", || frame(&[9], READY));
+    register_function("BadValueTag", || frame(&[0, 200, 1], READY));
+    register_function("BadUtf8", || frame(&[0, 8, 2, 0xff, 0xfe], READY));
+    register_function("TrailingBytes", || frame(&[0, 0, 0, 0, 0], READY));
+    // A host call whose argument count claims four billion values.
+    register_function("HugeCount", || frame(&[1, b'x', 0xff, 0xff, 0xff, 0xff, 0x0f], HOST_CALL));
+    register_function("BadHostCall", || frame(&[0xff, 0xff, 0xff], HOST_CALL));
+    register_function("AbortGarbage", || frame(&[7, 7, 7], ABORT));
+    // Exits the bitmap does not allow, or that the protocol has no use for.
+    register_function("UnknownPort", || {
+        // SAFETY: port 0x99 is denied by the host's I/O bitmap: #GP, nothing else.
+        unsafe { core::arch::asm!("out 0x99, al", in("al") 0u8, options(nomem, nostack)) }
+    });
+    register_function("FaultPort", || {
+        // SAFETY: the host's fault port is for its CPL0 stubs only: #GP from here.
+        unsafe { core::arch::asm!("out 0x1f, al", in("al") 6u8, options(nomem, nostack)) }
+    });
+    register_function("InPort", || {
+        let v: u8;
+        // SAFETY: `in` from an allowed port exits to the host, which gives back 0.
+        unsafe { core::arch::asm!("in al, 0x10", out("al") v, options(nomem, nostack)) };
+        u32::from(v)
+    });
+    // Many host calls of garbage in one guest call: the first one ends the call.
+    register_function("LoopOnExits", |n: u32| {
+        for _ in 0..n {
+            frame(&[0xff; 8], HOST_CALL);
+        }
+    });
+}
+
+const READY: u16 = 0x10;
+const HOST_CALL: u16 = 0x11;
+const ABORT: u16 = 0x12;
+
+/// Writes `payload` as a frame (with its true length) and exits through `port`.
+fn frame(payload: &[u8], port: u16) {
+    let mut bytes = [0u8; 64];
+    let n = payload.len().min(60);
+    bytes[..4].copy_from_slice(&u32::try_from(n).unwrap_or(0).to_le_bytes());
+    bytes[4..4 + n].copy_from_slice(&payload[..n]);
+    garbage(&bytes[..4 + n], port);
+}
+
+/// Writes `bytes` at the start of the output buffer and exits through `port`.
+fn garbage(bytes: &[u8], port: u16) {
+    let Some(info) = boot_info() else { return };
+    let Ok(out) = usize::try_from(info.output_buffer) else { return };
+    // SAFETY: the output buffer is mapped and writable for the guest's life, and larger
+    // than 64 bytes (the host's minimum); nothing else holds a reference to it now.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), out as *mut u8, bytes.len()) };
+    // SAFETY: `out` to a user port hands control to the host, which resumes here (or
+    // never); the buffer write above is ordered before it (the asm is not `nomem`).
+    unsafe { core::arch::asm!("out dx, al", in("dx") port, in("al") 0u8, options(nostack)) };
+}
