@@ -72,11 +72,7 @@ impl Sandbox {
     /// ```
     pub fn call<R: ReturnType>(&mut self, name: &str, args: impl Arguments) -> Result<R, CallError> {
         let value = self.call_values(name, args.into_values())?;
-        R::from_value(value).map_err(|got| CallError::ReturnType {
-            function: name.to_string(),
-            expected: R::TYPE,
-            got: got.value_type(),
-        })
+        typed(name, value)
     }
 
     /// Calls the guest function `name` with untyped arguments and returns its untyped
@@ -95,11 +91,7 @@ impl Sandbox {
         timeout: Duration,
     ) -> Result<R, CallError> {
         let value = self.call_values_with_timeout(name, args.into_values(), Some(timeout))?;
-        R::from_value(value).map_err(|got| CallError::ReturnType {
-            function: name.to_string(),
-            expected: R::TYPE,
-            got: got.value_type(),
-        })
+        typed(name, value)
     }
 
     /// A handle that stops this sandbox's running call from any thread.
@@ -164,6 +156,15 @@ impl Sandbox {
     pub fn config(&self) -> &SandboxConfig {
         &self.config
     }
+}
+
+/// The value `name` returned, as the caller's type.
+fn typed<R: ReturnType>(name: &str, value: Value) -> Result<R, CallError> {
+    R::from_value(value).map_err(|got| CallError::ReturnType {
+        function: name.to_string(),
+        expected: R::TYPE,
+        got: got.value_type(),
+    })
 }
 
 fn to_large(e: message::FrameError, what: impl FnOnce() -> String) -> CallError {
