@@ -20,6 +20,10 @@ commands:
                         document the whole project
   demo                  guests, the CLI, then the host's demo example
   bench [ARGS...]       guests, then the host's benchmarks; ARGS go to criterion
+  fuzz [SECONDS|--smoke]
+                        every fuzz target of fuzz/ for SECONDS each (default 60,
+                        --smoke 10), with nightly and cargo-fuzz (installed if
+                        missing); the guests, if built, seed the ELF loader's corpus
 
 The host's tests, benches and examples find the release guests in the directory
 named by HYPERLIGHT_GUESTS_DIR, which these commands set to
@@ -37,6 +41,15 @@ fn main() -> ExitCode {
         Some("test") if args.len() == 1 => test(&root),
         Some("demo") if args.len() == 1 => demo(&root),
         Some("bench") => bench(&root, &args[1..]),
+        Some("fuzz") => match &args[1..] {
+            [] => fuzz(&root, 60),
+            [flag] if flag == "--smoke" => fuzz(&root, 10),
+            [seconds] => match seconds.parse() {
+                Ok(seconds) if seconds > 0 => fuzz(&root, seconds),
+                _ => return usage_error(),
+            },
+            _ => return usage_error(),
+        },
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -102,4 +115,97 @@ fn bench(root: &Path, extra: &[String]) -> Result<(), Failed> {
         args.extend(extra.iter().map(String::as_str));
     }
     host_cargo(root, args).run()
+}
+
+/// Runs every fuzz target for `seconds`, one after the other, and fails if any found
+/// a crash. libFuzzer's output goes to fuzz/target/logs/TARGET.log; the summary
+/// comes from its last line, `Done N runs in S second(s)`.
+fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
+    const TARGETS: [&str; 6] =
+        ["frame_function_call", "frame_function_result", "frame_guest_abort", "boot_info", "elf_loader", "call_message"];
+    const ELF_SEEDS: [&str; 4] = ["simpleguest", "hello", "rawguest", "simpleguest-exec"];
+    let dir = root.join("fuzz");
+    let failed = |what: String| Failed { step: "cargo xtask fuzz".to_string(), detail: what };
+    if Cmd::cargo(["fuzz", "--version"]).output().is_none() {
+        eprintln!("xtask: cargo-fuzz is not installed; installing it (takes a minute or two)");
+        Cmd::cargo(["install", "cargo-fuzz", "--locked"]).run()?;
+    }
+    let toolchains = Cmd::new("rustup", ["toolchain", "list"]).output().unwrap_or_default();
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
+        eprintln!("xtask: cargo-fuzz needs a nightly toolchain (for -Zsanitizer); installing it");
+        Cmd::new("rustup", ["toolchain", "install", "nightly", "--profile", "minimal"]).run()?;
+    }
+    let corpus = dir.join("corpus").join("elf_loader");
+    std::fs::create_dir_all(&corpus).map_err(|e| failed(format!("cannot create {}: {e}", corpus.display())))?;
+    let mut seeds = 0;
+    for guest in ELF_SEEDS {
+        let from = guests::release_dir(root).join(guest);
+        if from.exists() {
+            std::fs::copy(&from, corpus.join(guest)).map_err(|e| failed(format!("{}: {e}", from.display())))?;
+            seeds += 1;
+        }
+    }
+    if seeds == 0 {
+        eprintln!("xtask: no guests to seed the ELF loader's corpus with (cargo xtask guests builds them)");
+    }
+    let logs = dir.join("target").join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| failed(format!("cannot create {}: {e}", logs.display())))?;
+    // The rustup proxy, not $CARGO: only the proxy understands +nightly; what the outer
+    // cargo and rustup set for the stable toolchain must not leak into it.
+    let nightly = |args: &[&str]| {
+        let mut command = std::process::Command::new("cargo");
+        command.args(["+nightly", "fuzz"]).args(args).current_dir(&dir);
+        for key in ["RUSTUP_TOOLCHAIN", "CARGO", "RUSTC", "RUSTDOC"] {
+            command.env_remove(key);
+        }
+        eprintln!("xtask: $ (cd {} && cargo +nightly fuzz {})", dir.display(), args.join(" "));
+        command
+    };
+    let status = nightly(&["build"]).status().map_err(|e| failed(format!("cannot run cargo +nightly: {e}")))?;
+    if !status.success() {
+        return Err(failed(format!("cargo +nightly fuzz build exited with {status}")));
+    }
+    let max_time = format!("-max_total_time={seconds}");
+    let mut crashed = Vec::new();
+    for target in TARGETS {
+        let log = logs.join(format!("{target}.log"));
+        let out = std::fs::File::create(&log).map_err(|e| failed(format!("{}: {e}", log.display())))?;
+        let err = out.try_clone().map_err(|e| failed(format!("{}: {e}", log.display())))?;
+        let status = nightly(&["run", target, "--", &max_time])
+            .stdout(out)
+            .stderr(err)
+            .status()
+            .map_err(|e| failed(format!("cannot run cargo +nightly: {e}")))?;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        // "Done 123456 runs in 61 second(s)"
+        let done = text.lines().rev().find_map(|l| {
+            let rest = l.split("Done ").nth(1)?;
+            let mut words = rest.split_whitespace();
+            let runs: u64 = words.next()?.parse().ok()?;
+            let secs: u64 = words.nth(2)?.parse().ok()?;
+            Some((runs, secs))
+        });
+        match (status.success(), done) {
+            (true, Some((runs, secs))) => {
+                println!("fuzz {target:<22} {runs:>10} runs in {secs:>3} s  {:>8} exec/s", runs / secs.max(1));
+            }
+            _ => {
+                // The panic and the artifact, without cargo-fuzz's Debug dump of the input.
+                let tail: Vec<String> =
+                    text.lines().rev().take(40).map(|l| l.chars().take(300).collect()).collect();
+                eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                let artifact = text
+                    .lines()
+                    .find_map(|l| l.split("Test unit written to ").nth(1))
+                    .map_or("no artifact".to_string(), |a| dir.join(a.trim()).display().to_string());
+                println!("fuzz {target:<22} FAILED: {artifact} (log: {})", log.display());
+                crashed.push(format!("{target} ({artifact})"));
+            }
+        }
+    }
+    if crashed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed(format!("crashes in {}", crashed.join(", "))))
+    }
 }

@@ -47,6 +47,14 @@ pub use sandbox::sandbox::Sandbox;
 pub use vm::interrupt::{interrupt_signal, InterruptHandle};
 pub use vm::{HypervisorError, Registers};
 
+/// For the fuzz targets in `fuzz/` only: the private pieces that decode untrusted
+/// guest bytes. Not part of the API; it may change in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::mem::elf::{ElfImage, ElfKind};
+    pub use crate::mem::layout::PIE_BASE;
+}
+
 /// The README's examples, compiled as doctests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
