@@ -460,9 +460,12 @@ impl ElfImage {
             place(segment, dest.len(), dest_addr, bias)?;
         }
         if let Some((lo, hi)) = self.addend_range {
-            // bias + addend is monotonic in addend: if both extremes fit, all do.
+            // The bias is a two's-complement offset (a PIE linked above its load base
+            // has a "negative" one): the relocated value is addend + bias modulo 2^64,
+            // and must land in the canonical lower half. It is monotonic in the addend
+            // as long as no value wraps, so if both extremes land there, all do.
             for addend in [lo, hi] {
-                if bias.checked_add_signed(addend).is_none() {
+                if relocated(bias, addend).is_none() {
                     return Err(ElfError::RelocationOverflow { bias, addend });
                 }
             }
@@ -470,12 +473,13 @@ impl ElfImage {
 
         for segment in &self.segments {
             let range = place(segment, dest.len(), dest_addr, bias)?;
-            let src = file_slice(
-                bytes,
-                "segment contents",
-                segment.file_offset,
-                segment.file_size,
-            )?;
+            // A segment with no file bytes (all bss) may name any offset: parse does
+            // not check it, so neither is it sliced here.
+            let src = if segment.file_size == 0 {
+                &[][..]
+            } else {
+                file_slice(bytes, "segment contents", segment.file_offset, segment.file_size)?
+            };
             let dest_len = dest.len();
             let outside = || outside_destination(segment, dest_len, dest_addr, bias);
             let dst = dest.get_mut(range).ok_or_else(outside)?;
@@ -490,24 +494,29 @@ impl ElfImage {
             };
             let start = reloc
                 .offset
-                .checked_add(bias)
-                .and_then(|addr| addr.checked_sub(dest_addr))
+                .wrapping_add(bias)
+                .checked_sub(dest_addr)
                 .and_then(|start| usize::try_from(start).ok())
                 .ok_or(out_of_range)?;
             let slot = start
                 .checked_add(SLOT_SIZE)
                 .and_then(|end| dest.get_mut(start..end))
                 .ok_or(out_of_range)?;
-            let value =
-                bias.checked_add_signed(reloc.addend)
-                    .ok_or(ElfError::RelocationOverflow {
-                        bias,
-                        addend: reloc.addend,
-                    })?;
+            let value = relocated(bias, reloc.addend).ok_or(ElfError::RelocationOverflow {
+                bias,
+                addend: reloc.addend,
+            })?;
             slot.copy_from_slice(&value.to_le_bytes());
         }
         Ok(())
     }
+}
+
+/// The value of a relative relocation: `addend + bias` (two's complement), if it is
+/// an address in the canonical lower half.
+fn relocated(bias: u64, addend: i64) -> Option<u64> {
+    let value = bias.wrapping_add_signed(addend);
+    (value < ADDRESS_LIMIT).then_some(value)
 }
 
 /// Where `segment` lands in `dest`, as an index range, or why it does not fit.
@@ -519,8 +528,8 @@ fn place(
 ) -> Result<std::ops::Range<usize>, ElfError> {
     let start = segment
         .vaddr
-        .checked_add(bias)
-        .and_then(|addr| addr.checked_sub(dest_addr))
+        .wrapping_add(bias)
+        .checked_sub(dest_addr)
         .and_then(|start| usize::try_from(start).ok());
     let size = usize::try_from(segment.mem_size).ok();
     match (start, size) {

@@ -624,10 +624,24 @@ fn destination_too_small_or_misplaced() {
             ..
         }
     ));
+    // A negative bias (two's complement) that moves the image below its destination.
     let err = image
-        .load(&bytes, &mut dest, 0, u64::MAX - 0xfff)
-        .expect_err("bias overflows");
+        .load(&bytes, &mut dest, 0x1000, u64::MAX - 0xfff)
+        .expect_err("image below dest");
     assert!(matches!(err, ElfError::OutsideDestination { .. }));
+}
+
+#[test]
+fn a_pie_loads_below_its_link_address() {
+    // Linked at 0x1000.., loaded at 0 (bias -0x1000): the relocated values move too.
+    let bytes = pie_image();
+    let image = ElfImage::parse(&bytes).expect("valid");
+    let mut dest = vec![0; 0x4000];
+    image.load(&bytes, &mut dest, 0, 0u64.wrapping_sub(0x1000)).expect("negative bias loads");
+    let mut untouched = vec![0; 0x5000];
+    image.load(&bytes, &mut untouched, 0, 0).expect("loads at its link address");
+    // The text (no relocations in it) is the same bytes, one page lower.
+    assert!(dest[..0x1000] == untouched[0x1000..0x2000], "text moved down one page");
 }
 
 #[test]
