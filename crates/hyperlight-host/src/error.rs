@@ -183,6 +183,112 @@ pub enum CallError {
     /// The hypervisor failed.
     #[error(transparent)]
     Hypervisor(#[from] HypervisorError),
+    /// An earlier fault, kill, deadline or protocol breach left the guest in an
+    /// unknown state: restore a snapshot first.
+    #[error("the sandbox is poisoned by an earlier failure: restore a snapshot first")]
+    Poisoned,
+}
+
+impl CallError {
+    /// Whether this failure leaves the guest in an unknown state (the sandbox is then
+    /// poisoned until a restore).
+    pub fn poisons(&self) -> bool {
+        matches!(
+            self,
+            CallError::GuestFault(_)
+                | CallError::StackOverflow { .. }
+                | CallError::TripleFault { .. }
+                | CallError::Cancelled
+                | CallError::Timeout { .. }
+                | CallError::Protocol(_)
+                | CallError::Hypervisor(_)
+        )
+    }
+
+    /// Whether the guest stopped in the middle of the call on its own terms (a panic,
+    /// running out of memory, an abort): the host puts the vCPU back where the guest
+    /// waits for calls, and the sandbox goes on.
+    pub(crate) fn resets_vcpu(&self) -> bool {
+        matches!(self, CallError::GuestPanic { .. } | CallError::GuestOutOfMemory { .. } | CallError::GuestAbort { .. })
+    }
+}
+
+/// Why a snapshot could not be taken, restored, saved or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The sandbox is poisoned: its state is not worth freezing.
+    #[error("cannot snapshot a poisoned sandbox: restore it first")]
+    Poisoned,
+    /// The snapshot belongs to another guest or another memory layout; the sandbox is
+    /// unchanged.
+    #[error("the snapshot does not fit this sandbox: {what}")]
+    Mismatch {
+        /// What differs.
+        what: &'static str,
+    },
+    /// Reading or writing the snapshot file failed.
+    #[error("snapshot file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Guest memory could not be mapped, copied or frozen.
+    #[error("guest memory: {0}")]
+    Memory(std::io::Error),
+    /// The hypervisor refused an operation.
+    #[error(transparent)]
+    Hypervisor(#[from] HypervisorError),
+    /// The file does not start with the snapshot magic.
+    #[error("not a hyperlight snapshot file (bad magic)")]
+    BadMagic,
+    /// The file's format version is not one this library reads.
+    #[error("snapshot format version {found} is not supported (this library reads version {supported})")]
+    UnsupportedVersion {
+        /// The file's version.
+        found: u32,
+        /// The version this library reads.
+        supported: u32,
+    },
+    /// The file is shorter than its contents say.
+    #[error("snapshot file is truncated: {what}")]
+    Truncated {
+        /// What is missing.
+        what: &'static str,
+    },
+    /// The checksum does not match the contents: the file is damaged.
+    #[error("snapshot checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the file is damaged")]
+    Checksum {
+        /// The checksum in the file.
+        stored: u32,
+        /// The checksum of the contents.
+        computed: u32,
+    },
+    /// The snapshot was made by a guest of another ABI version.
+    #[error("snapshot of ABI version {found}, this library speaks ABI version {expected}")]
+    AbiMismatch {
+        /// The snapshot's ABI version.
+        found: u32,
+        /// This library's.
+        expected: u32,
+    },
+    /// The snapshot was taken on a CPU of another vendor (its saved CPU state would not
+    /// be valid here).
+    #[error("snapshot taken on a {found} CPU, this machine has a {expected} CPU")]
+    CpuVendorMismatch {
+        /// The snapshot's CPU vendor.
+        found: String,
+        /// This machine's.
+        expected: String,
+    },
+    /// The contents are inconsistent (a layout that does not add up, pages outside
+    /// memory, an undecodable header).
+    #[error("snapshot file is corrupt: {detail}")]
+    Corrupt {
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 /// How the guest broke the host/guest protocol.

@@ -33,7 +33,7 @@ mod mem;
 mod sandbox;
 mod vm;
 
-pub use error::{BuildError, CallError, Exception, GuestFault, ProtocolError};
+pub use error::{BuildError, CallError, Exception, GuestFault, ProtocolError, SnapshotError};
 pub use func::host_functions::HostFunctions;
 pub use hyperlight_common::{Arguments, FunctionError, FunctionOutput, ParameterType, ReturnType, Value, ValueType};
 pub use mem::elf::ElfError;
@@ -44,6 +44,8 @@ pub use sandbox::config::{
     DEFAULT_OUTPUT_BUFFER_SIZE, DEFAULT_STACK_SIZE,
 };
 pub use sandbox::sandbox::Sandbox;
+pub use sandbox::snapshot::Snapshot;
+pub use vm::pool::{set_vm_pool_capacity, vm_pool_len, DEFAULT_VM_POOL_CAPACITY};
 pub use vm::interrupt::{interrupt_signal, InterruptHandle};
 pub use vm::{HypervisorError, Registers};
 

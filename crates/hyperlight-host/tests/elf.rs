@@ -176,10 +176,11 @@ fn a_heap_over_the_memory_limit_is_a_layout_error() {
 fn static_pie_and_position_dependent_builds_both_run() {
     for guest in ["simpleguest", "simpleguest-exec"] {
         let mut sb = build(SandboxBuilder::new(), guest);
+        let clean = sb.snapshot().unwrap();
         assert_eq!(sb.call::<i32>("Add", (20, 22)).unwrap(), 42, "{guest}");
         assert_eq!(sb.call::<String>("EchoString", "é".to_string()).unwrap(), "é", "{guest}");
         assert!(matches!(sb.call::<()>("Fault", "null".to_string()), Err(CallError::GuestFault(_))), "{guest}");
-        assert_works(&mut sb);
+        common::assert_poisoned_then_restored(&mut sb, &clean);
     }
 }
 
@@ -197,7 +198,15 @@ fn a_guest_without_our_runtime_loads_and_its_calls_fail_cleanly() {
     let mut sb = build(SandboxBuilder::new(), "rawguest");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let results: Vec<_> = (0..3).map(|_| sb.call::<i32>("Anything", 1)).collect();
+        let clean = sb.snapshot().unwrap();
+        let results: Vec<_> = (0..3)
+            .map(|_| {
+                let r = sb.call::<i32>("Anything", 1);
+                // A protocol breach poisons the sandbox; a restore makes it callable again.
+                sb.restore(&clean).unwrap();
+                r
+            })
+            .collect();
         tx.send(results).unwrap();
     });
     let results = rx.recv_timeout(Duration::from_secs(10)).expect("calls to rawguest hung for 10 s");

@@ -5,7 +5,7 @@ mod common;
 
 use hyperlight_host::{CallError, Exception, GuestFault, SandboxBuilder, ValueType};
 
-use common::{assert_works, build, simpleguest};
+use common::{assert_poisoned_then_restored, assert_works, build, simpleguest};
 
 #[test]
 fn unknown_guest_function() {
@@ -165,12 +165,13 @@ fn allocation_larger_than_the_heap_is_guest_out_of_memory() {
 /// and returns the fault.
 fn fault(kind: &str) -> GuestFault {
     let mut sb = simpleguest();
+    let clean = sb.snapshot().expect("snapshot");
     let f = match sb.call::<()>("Fault", kind.to_string()) {
         Err(CallError::GuestFault(f)) => f,
         other => panic!("Fault({kind:?}): expected a GuestFault, got {other:?}"),
     };
     assert_ne!(f.rip, 0, "Fault({kind:?}): {f:?}");
-    assert_works(&mut sb);
+    assert_poisoned_then_restored(&mut sb, &clean);
     f
 }
 
@@ -237,13 +238,14 @@ fn fault_reports_the_guest_registers_at_the_fault() {
 #[test]
 fn stack_overflow_is_reported_as_such() {
     let mut sb = simpleguest();
+    let clean = sb.snapshot().unwrap();
     let err = sb.call::<()>("Fault", "stack_overflow".to_string()).unwrap_err();
     assert!(matches!(&err, CallError::StackOverflow { rip, addr } if *rip != 0 && *addr != 0), "{err:?}");
-    assert_works(&mut sb);
+    assert_poisoned_then_restored(&mut sb, &clean);
     // And again: the guard page and the exception stack survive the first one.
     let err = sb.call::<()>("Fault", "stack_overflow".to_string()).unwrap_err();
     assert!(matches!(err, CallError::StackOverflow { .. }), "{err:?}");
-    assert_works(&mut sb);
+    assert_poisoned_then_restored(&mut sb, &clean);
 }
 
 #[test]
@@ -261,12 +263,14 @@ fn unknown_fault_kind_is_guest_failed() {
 #[test]
 fn every_kind_of_failure_in_turn_on_one_sandbox() {
     let mut sb = build(SandboxBuilder::new().input_buffer_size(4096).output_buffer_size(4096), "simpleguest");
+    let clean = sb.snapshot().unwrap();
     for _ in 0..3 {
         for kind in ["ud2", "divide", "null", "write_code", "int3", "gp"] {
             assert!(matches!(sb.call::<()>("Fault", kind.to_string()), Err(CallError::GuestFault(_))), "{kind}");
-            assert_works(&mut sb);
+            assert_poisoned_then_restored(&mut sb, &clean);
         }
         assert!(matches!(sb.call::<()>("Fault", "stack_overflow".to_string()), Err(CallError::StackOverflow { .. })));
+        assert_poisoned_then_restored(&mut sb, &clean);
         assert!(matches!(sb.call::<()>("Panic", "p".to_string()), Err(CallError::GuestPanic { .. })));
         assert!(matches!(sb.call::<u64>("LargeAllocation", 1u64 << 30), Err(CallError::GuestOutOfMemory { .. })));
         assert!(matches!(sb.call::<Vec<u8>>("BufferOfSize", 8192u64), Err(CallError::TooLarge { .. })));
@@ -302,9 +306,10 @@ fn executing_the_stack_is_an_instruction_fetch_page_fault() {
 #[test]
 fn a_frame_larger_than_the_stack_is_a_stack_overflow() {
     let mut sb = simpleguest();
+    let clean = sb.snapshot().unwrap();
     let err = sb.call::<()>("Fault", "huge_frame".to_string()).unwrap_err();
     assert!(matches!(err, CallError::StackOverflow { .. }), "{err:?}");
-    assert_works(&mut sb);
+    assert_poisoned_then_restored(&mut sb, &clean);
 }
 
 #[test]

@@ -4,19 +4,24 @@
 
 mod common;
 
-use hyperlight_host::{CallError, Exception, ProtocolError, Sandbox};
+use hyperlight_host::{CallError, Exception, ProtocolError, Sandbox, Snapshot};
 
-fn hostile() -> Sandbox {
-    common::build(hyperlight_host::SandboxBuilder::new(), "hostileguest")
+fn hostile() -> (Sandbox, Snapshot) {
+    let mut sb = common::build(hyperlight_host::SandboxBuilder::new(), "hostileguest");
+    let clean = sb.snapshot().expect("snapshot after init");
+    (sb, clean)
 }
 
-/// Calls `name` and checks that the sandbox still answers afterwards.
-fn call(sb: &mut Sandbox, name: &str) -> CallError {
+/// Calls `name`, checks that the breach poisoned the sandbox and that a restore makes
+/// it answer again (the same breach, once more), and returns the error.
+fn call(sb: &mut Sandbox, clean: &Snapshot, name: &str) -> CallError {
     let err = sb.call::<()>(name, ()).expect_err(name);
-    // A well-behaved call still works: the hostile guest's functions are registered
-    // through the real runtime, so "BadLength" itself can run again.
+    assert!(sb.is_poisoned(), "{name}: {err:?}");
+    assert!(matches!(sb.call::<()>(name, ()), Err(CallError::Poisoned)));
+    sb.restore(clean).expect("restore");
     let again = sb.call::<()>(name, ()).expect_err(name);
     assert_eq!(std::mem::discriminant(&err), std::mem::discriminant(&again), "{name}: {err:?} / {again:?}");
+    sb.restore(clean).expect("restore");
     err
 }
 
@@ -26,31 +31,32 @@ fn bad_message(err: &CallError, what: &str) -> bool {
 
 #[test]
 fn garbage_results_are_protocol_errors() {
-    let mut sb = hostile();
+    let (mut sb, clean) = hostile();
     for name in ["BadLength", "NoPayload", "BadResultTag", "BadValueTag", "BadUtf8", "TrailingBytes"] {
-        let err = call(&mut sb, name);
+        let err = call(&mut sb, &clean, name);
         assert!(bad_message(&err, "function result"), "{name}: {err:?}");
     }
 }
 
 #[test]
 fn garbage_host_calls_and_aborts_are_protocol_errors() {
-    let mut sb = hostile();
+    let (mut sb, clean) = hostile();
     for name in ["HugeCount", "BadHostCall"] {
-        let err = call(&mut sb, name);
+        let err = call(&mut sb, &clean, name);
         assert!(bad_message(&err, "host function call"), "{name}: {err:?}");
     }
-    let err = call(&mut sb, "AbortGarbage");
+    let err = call(&mut sb, &clean, "AbortGarbage");
     assert!(bad_message(&err, "abort record"), "{err:?}");
     let err = sb.call::<()>("LoopOnExits", 1000u32).unwrap_err();
     assert!(bad_message(&err, "host function call"), "{err:?}");
+    sb.restore(&clean).expect("restore");
 }
 
 #[test]
 fn forbidden_ports_are_faults_or_protocol_errors() {
-    let mut sb = hostile();
+    let (mut sb, clean) = hostile();
     for name in ["UnknownPort", "FaultPort"] {
-        let err = call(&mut sb, name);
+        let err = call(&mut sb, &clean, name);
         assert!(
             matches!(&err, CallError::GuestFault(f) if f.exception == Exception::GeneralProtection),
             "{name}: {err:?}"

@@ -27,6 +27,7 @@ fn simpleguest() -> Sandbox {
 #[test]
 fn kill_stops_a_spinning_guest_and_the_sandbox_answers_again() {
     let mut sb = simpleguest();
+    let clean = sb.snapshot().expect("snapshot");
     let handle = sb.interrupt_handle();
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
@@ -37,7 +38,10 @@ fn kill_stops_a_spinning_guest_and_the_sandbox_answers_again() {
     assert!(matches!(r, Err(CallError::Cancelled)), "{r:?}");
     assert!(start.elapsed() < Duration::from_secs(5));
     killer.join().expect("killer thread");
-    assert_eq!(sb.call::<i32>("EchoI32", 7).expect("usable after kill"), 7);
+    // A killed call leaves the guest mid-function: poisoned until a restore.
+    assert!(matches!(sb.call::<i32>("EchoI32", 7), Err(CallError::Poisoned)));
+    sb.restore(&clean).expect("restore");
+    assert_eq!(sb.call::<i32>("EchoI32", 7).expect("usable after restore"), 7);
 }
 
 #[test]
@@ -55,6 +59,7 @@ fn kills_never_cancel_a_later_call() {
     // One thread kills as fast as it can while the sandbox runs short calls; a call
     // may be cancelled only while it runs, and every call that completes is right.
     let mut sb = simpleguest();
+    let clean = sb.snapshot().expect("snapshot");
     let handle = sb.interrupt_handle();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);
@@ -64,7 +69,9 @@ fn kills_never_cancel_a_later_call() {
             if handle.kill() {
                 kills += 1;
             }
-            std::thread::yield_now();
+            // Often enough to land in every phase of a call, without starving the
+            // calls on a small machine.
+            std::thread::sleep(Duration::from_micros(20));
         }
         kills
     });
@@ -75,7 +82,10 @@ fn kills_never_cancel_a_later_call() {
                 assert_eq!(v, i);
                 ok += 1;
             }
-            Err(CallError::Cancelled) => cancelled += 1,
+            Err(CallError::Cancelled) => {
+                cancelled += 1;
+                sb.restore(&clean).expect("restore after a kill");
+            }
             Err(e) => panic!("call {i}: {e}"),
         }
     }
@@ -103,6 +113,7 @@ fn kill_while_the_guest_is_in_a_host_function() {
         })
         .build_from_file(guest("simpleguest"))
         .expect("builds");
+    let clean = sb.snapshot().expect("snapshot");
     let handle = sb.interrupt_handle();
     let flag = Arc::clone(&entered);
     let killer = std::thread::spawn(move || {
@@ -114,23 +125,28 @@ fn kill_while_the_guest_is_in_a_host_function() {
     let r = sb.call::<i32>("CallHostAdd", (1, 2));
     assert!(matches!(r, Err(CallError::Cancelled)), "{r:?}");
     killer.join().expect("killer");
+    sb.restore(&clean).expect("restore");
     assert_eq!(sb.call::<i32>("CallHostAdd", (2, 2)).expect("usable"), 4);
 }
 
 #[test]
 fn deadlines_stop_calls() {
     let mut sb = simpleguest();
+    let clean = sb.snapshot().expect("snapshot");
     let start = Instant::now();
     let r = sb.call_with_timeout::<()>("Spin", (), Duration::from_millis(100));
     assert!(matches!(r, Err(CallError::Timeout { after }) if after == Duration::from_millis(100)), "{r:?}");
     assert!(start.elapsed() >= Duration::from_millis(100));
+    sb.restore(&clean).expect("restore");
     // A deadline that does not expire changes nothing, and does not fire later.
     assert_eq!(sb.call_with_timeout::<i32>("EchoI32", 3, Duration::from_millis(50)).expect("fast call"), 3);
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(sb.call::<i32>("EchoI32", 4).expect("old deadline is gone"), 4);
 
     let mut sb = SandboxBuilder::new().call_timeout(Duration::from_millis(50)).build_from_file(guest("simpleguest")).expect("builds");
+    let clean = sb.snapshot().expect("snapshot");
     assert!(matches!(sb.call::<()>("Spin", ()), Err(CallError::Timeout { .. })));
+    sb.restore(&clean).expect("restore");
     assert_eq!(sb.call::<i32>("EchoI32", 5).expect("usable"), 5);
 }
 

@@ -1,15 +1,28 @@
-//! Guest memory: one memfd, mapped once into the host, handed whole to the VM.
+//! Guest memory: the block of host memory that is the guest's physical memory.
 //!
-//! The guest's physical address space is `[0, size)`, backed by a memfd mapped
-//! `MAP_SHARED | MAP_NORESERVE`: reserved, not committed, so a page the guest never
-//! touches costs nothing. The host reads and writes guest memory only through the
-//! bounds-checked copies below; it never holds a Rust reference into memory that a
-//! running guest could change.
+//! The guest's physical address space is `[0, size)`, one host mapping handed whole to
+//! the VM. It is backed in one of two ways:
+//!
+//! - **own**: a fresh memfd mapped `MAP_SHARED` (a sandbox built from an ELF). The
+//!   first snapshot freezes this memfd into an [`Image`] without copying anything.
+//! - **image**: an [`Image`] mapped `MAP_PRIVATE` (after a snapshot, a restore, or for
+//!   a sandbox made from a snapshot): pages are shared with the image until written.
+//!
+//! Either way the mapping is `MAP_NORESERVE`: a page the guest never touches costs
+//! nothing. The host reads and writes guest memory only through the bounds-checked
+//! copies below, never holding a Rust reference into memory a running guest could
+//! change, and it records the pages it writes (the hypervisor's dirty log sees only
+//! the guest's writes): restore must undo both.
 
+use std::collections::BTreeSet;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
+use hyperlight_common::PAGE_SIZE;
+
+use crate::mem::image::{new_memfd, Image};
 use crate::mem::layout::GuestAddr;
 
 /// An access outside guest memory.
@@ -24,12 +37,22 @@ pub struct OutOfBounds {
     pub size: u64,
 }
 
+#[derive(Debug)]
+enum Backing {
+    Own(OwnedFd),
+    Image(Arc<Image>),
+    /// Only while switching between the two.
+    None,
+}
+
 /// The memory of one guest.
 #[derive(Debug)]
 pub(crate) struct GuestMemory {
     base: NonNull<u8>,
     size: usize,
-    _fd: OwnedFd,
+    backing: Backing,
+    /// Pages the host wrote since the memory last equalled its image.
+    host_dirty: BTreeSet<u64>,
 }
 
 // SAFETY: GuestMemory owns its mapping; the raw pointer is only dereferenced through
@@ -37,40 +60,51 @@ pub(crate) struct GuestMemory {
 // thread is sound.
 unsafe impl Send for GuestMemory {}
 
+/// The page size as a `usize` (4096 fits every pointer width).
+const PAGE: usize = 4096;
+const _: () = assert!(PAGE as u64 == PAGE_SIZE);
+
+/// Maps `len` bytes of `fd` at `at` (or anywhere if null), shared or private.
+fn map(at: *mut u8, len: usize, fd: &OwnedFd, shared: bool) -> io::Result<NonNull<u8>> {
+    let kind = if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
+    let fixed = if at.is_null() { 0 } else { libc::MAP_FIXED };
+    // SAFETY: a read-write mapping of `fd`. With MAP_FIXED, `at..at+len` is a mapping
+    // this GuestMemory owns (its whole range), which it replaces atomically; no Rust
+    // reference into it is alive (every access copies). The result is checked.
+    let p = unsafe {
+        libc::mmap(
+            at.cast(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            kind | fixed | libc::MAP_NORESERVE,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from(io::ErrorKind::Other))
+}
+
 impl GuestMemory {
     /// Reserves `size` bytes (a multiple of the page size) of zeroed guest memory.
     pub(crate) fn new(size: u64) -> io::Result<GuestMemory> {
         let len = usize::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: memfd_create takes a NUL-terminated name and flags; it returns a new fd
-        // or -1, checked below.
-        let raw = unsafe { libc::memfd_create(c"hyperlight-guest".as_ptr(), libc::MFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: raw is a freshly created fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let off = libc::off_t::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: ftruncate on a valid fd we own.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), off) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a new shared mapping of the whole memfd at an address of the kernel's
-        // choosing; the result is checked against MAP_FAILED.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_NORESERVE,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let base = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from(io::ErrorKind::Other))?;
-        Ok(GuestMemory { base, size: len, _fd: fd })
+        let fd = new_memfd(len)?;
+        let base = map(std::ptr::null_mut(), len, &fd, true)?;
+        Ok(GuestMemory { base, size: len, backing: Backing::Own(fd), host_dirty: BTreeSet::new() })
+    }
+
+    /// Guest memory equal to `image`, sharing its pages until they are written.
+    pub(crate) fn from_image(image: &Arc<Image>) -> io::Result<GuestMemory> {
+        let base = map(std::ptr::null_mut(), image.size(), image.fd(), false)?;
+        Ok(GuestMemory {
+            base,
+            size: image.size(),
+            backing: Backing::Image(Arc::clone(image)),
+            host_dirty: BTreeSet::new(),
+        })
     }
 
     /// Size of guest memory in bytes.
@@ -83,6 +117,119 @@ impl GuestMemory {
         self.base.as_ptr() as u64
     }
 
+    /// The image this memory is a copy-on-write view of, if any.
+    pub(crate) fn image(&self) -> Option<&Arc<Image>> {
+        match &self.backing {
+            Backing::Image(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Makes this memory a fresh copy-on-write view of `image` (same size): every page
+    /// the guest or the host wrote is dropped. The address stays, so the VM's memory
+    /// slot follows without being touched.
+    pub(crate) fn rebase(&mut self, image: &Arc<Image>) -> io::Result<()> {
+        if image.size() != self.size {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "image size differs from guest memory"));
+        }
+        map(self.base.as_ptr(), self.size, image.fd(), false)?;
+        self.backing = Backing::Image(Arc::clone(image));
+        self.host_dirty.clear();
+        Ok(())
+    }
+
+    /// Drops every page and the backing: the range stays reserved (mapped to nothing,
+    /// `PROT_NONE`) so that the VM slot on it stays valid while the VM is pooled.
+    /// [`rebase`](GuestMemory::rebase) makes it guest memory again.
+    pub(crate) fn release(&mut self) -> io::Result<()> {
+        // SAFETY: MAP_FIXED over this GuestMemory's own whole range with an anonymous,
+        // inaccessible mapping; no Rust reference into the range is alive.
+        let p = unsafe {
+            libc::mmap(
+                self.base.as_ptr().cast(),
+                self.size,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        self.backing = Backing::None;
+        self.host_dirty.clear();
+        Ok(())
+    }
+
+    /// Freezes the current content into an image and makes this memory a copy-on-write
+    /// view of it. `guest_dirty` are the pages the guest wrote since the memory last
+    /// equalled its image (from the hypervisor's dirty log).
+    ///
+    /// Own memory is frozen in place: its memfd becomes the image, nothing is copied.
+    /// Otherwise the image's data pages and the dirty ones are copied into a new memfd.
+    pub(crate) fn freeze(&mut self, guest_dirty: &[u64]) -> io::Result<Arc<Image>> {
+        let image = match std::mem::replace(&mut self.backing, Backing::None) {
+            Backing::Own(fd) => match Image::adopt(fd, self.size) {
+                Ok(image) => Arc::new(image),
+                Err(e) => return Err(e),
+            },
+            Backing::Image(old) => {
+                let result = self.copy_out(&old, guest_dirty);
+                self.backing = Backing::Image(old);
+                Arc::new(result?)
+            }
+            Backing::None => return Err(io::Error::other("guest memory has no backing")),
+        };
+        // The own memfd is the image now; remapping it private drops the last writable
+        // mapping, so the image is immutable from here on.
+        self.rebase(&image)?;
+        Ok(image)
+    }
+
+    /// A new image with this memory's content: `old`'s data pages and the dirty pages,
+    /// read through this mapping.
+    fn copy_out(&self, old: &Image, guest_dirty: &[u64]) -> io::Result<Image> {
+        let mut pages: BTreeSet<u64> = old.data_runs()?.into_iter().flat_map(|(a, b)| a..b).collect();
+        pages.extend(guest_dirty.iter().copied());
+        pages.extend(self.host_dirty.iter().copied());
+        Image::build(self.size, |fd| {
+            for page in pages {
+                let off = usize::try_from(page).ok().and_then(|p| p.checked_mul(PAGE)).filter(|o| o + PAGE <= self.size);
+                let Some(off) = off else { continue };
+                let pos = libc::off_t::try_from(off).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+                // SAFETY: `off..off+PAGE` lies inside this mapping (checked above); the
+                // guest is not running (snapshots happen between calls).
+                let n = unsafe { libc::pwrite(fd.as_raw_fd(), self.base.as_ptr().add(off).cast(), PAGE, pos) };
+                if usize::try_from(n).ok() != Some(PAGE) {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Copies `pages` (page indices) and every page the host wrote back from the image,
+    /// so that memory equals the image again, given that `pages` are all the pages the
+    /// guest wrote since it last did. Returns how many pages were copied.
+    pub(crate) fn reset_pages(&mut self, guest_dirty: &[u64]) -> io::Result<usize> {
+        let Backing::Image(image) = &self.backing else {
+            return Err(io::Error::other("guest memory has no image to reset to"));
+        };
+        let image = Arc::clone(image);
+        let mut pages: BTreeSet<u64> = std::mem::take(&mut self.host_dirty);
+        pages.extend(guest_dirty.iter().copied());
+        for &page in &pages {
+            let src = image.page(page).ok_or_else(|| io::Error::other("dirty page outside the image"))?;
+            let off = usize::try_from(page).unwrap_or(usize::MAX).saturating_mul(PAGE);
+            // SAFETY: `image.page` succeeded, so `off..off+PAGE` is inside the image and so
+            // inside this mapping of the same size; source and destination are distinct
+            // mappings. The guest is not running.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(off), PAGE) };
+        }
+        Ok(pages.len())
+    }
+
     fn check(&self, addr: GuestAddr, len: usize) -> Result<usize, OutOfBounds> {
         let err = OutOfBounds { addr: addr.0, len: len as u64, size: self.size as u64 };
         let start = usize::try_from(addr.0).map_err(|_| err)?;
@@ -92,9 +239,18 @@ impl GuestMemory {
         }
     }
 
+    fn mark(&mut self, start: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        let (first, last) = (start / PAGE, (start + len - 1) / PAGE);
+        self.host_dirty.extend((first as u64)..=(last as u64));
+    }
+
     /// Copies `data` into guest memory at `addr`.
     pub(crate) fn write(&mut self, addr: GuestAddr, data: &[u8]) -> Result<(), OutOfBounds> {
         let start = self.check(addr, data.len())?;
+        self.mark(start, data.len());
         // SAFETY: [start, start + len) lies inside the mapping (checked above); the
         // source is a host slice that cannot overlap the guest mapping.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.as_ptr().add(start), data.len()) };
@@ -118,11 +274,12 @@ impl GuestMemory {
         Ok(u64::from_le_bytes(b))
     }
 
-    /// A mutable view of `[addr, addr + len)`, for bulk initialisation before the guest
-    /// first runs (ELF loading, page tables).
+    /// A mutable view of `[addr, addr + len)`, for bulk writes while the guest is
+    /// stopped (ELF loading, encoding a message in place).
     pub(crate) fn slice_mut(&mut self, addr: GuestAddr, len: u64) -> Result<&mut [u8], OutOfBounds> {
         let n = usize::try_from(len).map_err(|_| OutOfBounds { addr: addr.0, len, size: self.size as u64 })?;
         let start = self.check(addr, n)?;
+        self.mark(start, n);
         // SAFETY: the range lies inside the mapping (checked above), and the returned
         // borrow of &mut self excludes every other access through this GuestMemory for
         // its lifetime. The vCPU only runs inside `&mut self` methods of the sandbox
@@ -133,8 +290,8 @@ impl GuestMemory {
 
 impl Drop for GuestMemory {
     fn drop(&mut self) {
-        // SAFETY: base/size describe the mapping created in new(), unmapped once here.
-        // The VM that used it is dropped before (field order in Sandbox).
+        // SAFETY: base/size describe the mapping created in new()/from_image(), unmapped
+        // once here. The VM that used it is dropped before (field order in Sandbox).
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.size) };
     }
 }
@@ -153,5 +310,33 @@ mod tests {
         assert!(m.write(GuestAddr(8190), &[0; 3]).is_err());
         assert!(m.read(GuestAddr(u64::MAX), &mut b).is_err());
         assert!(m.slice_mut(GuestAddr(0), 8193).is_err());
+    }
+
+    #[test]
+    fn freeze_reset_and_rebase() {
+        let mut m = GuestMemory::new(16 * 4096).expect("memfd");
+        m.write(GuestAddr(4096), &[1; 8]).expect("write");
+        let first = m.freeze(&[]).expect("freeze own memory in place");
+        assert_eq!(first.page(1).expect("page")[0], 1);
+        // Host writes after the freeze are undone by a reset.
+        m.write(GuestAddr(4096), &[2; 8]).expect("write");
+        m.write(GuestAddr(8 * 4096), &[3; 8]).expect("write");
+        assert_eq!(m.reset_pages(&[]).expect("reset"), 2);
+        assert_eq!(m.read_u64(GuestAddr(4096)).expect("read"), u64::from_le_bytes([1; 8]));
+        assert_eq!(m.read_u64(GuestAddr(8 * 4096)).expect("read"), 0);
+        // A second freeze copies the image's data and the new writes.
+        m.write(GuestAddr(2 * 4096), &[4; 8]).expect("write");
+        let second = m.freeze(&[]).expect("freeze a copy");
+        assert_ne!(first.id(), second.id());
+        assert_eq!(second.page(1).expect("page")[0], 1);
+        assert_eq!(second.page(2).expect("page")[0], 4);
+        assert_eq!(first.page(2).expect("page")[0], 0, "the first image is unchanged");
+        // Rebasing to the first image drops everything since.
+        m.rebase(&first).expect("rebase");
+        assert_eq!(m.read_u64(GuestAddr(2 * 4096)).expect("read"), 0);
+        // Two views of one image do not see each other's writes.
+        let mut other = GuestMemory::from_image(&first).expect("view");
+        other.write(GuestAddr(4096), &[9; 8]).expect("write");
+        assert_eq!(m.read_u64(GuestAddr(4096)).expect("read"), u64::from_le_bytes([1; 8]));
     }
 }

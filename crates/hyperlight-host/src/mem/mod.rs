@@ -2,6 +2,7 @@
 //! page tables.
 
 pub(crate) mod elf;
+pub(crate) mod image;
 pub(crate) mod layout;
 pub(crate) mod memory;
 pub(crate) mod page_table;

@@ -137,9 +137,24 @@ impl SandboxBuilder {
         write_image(&image, bytes, &layout, &mut mem)?;
         let mut vm = vm::create(&mem)?;
         cpu::enter_user_mode(vm.as_mut(), &layout)?;
-        Sandbox::start(vm, mem, layout, self.host_functions, self.config)
+        Sandbox::start(vm, mem, layout, self.host_functions, self.config, guest_id(&image, bytes))
             .map_err(|e| BuildError::Init(Box::new(e)))
     }
+}
+
+/// Identifies a guest program by what it loads: the bytes of its segments, where they
+/// go, and its entry point (not its symbols or debug information).
+fn guest_id(image: &ElfImage, bytes: &[u8]) -> u64 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&image.entry().to_le_bytes());
+    for s in image.segments() {
+        h.update(&s.vaddr.to_le_bytes());
+        h.update(&s.mem_size.to_le_bytes());
+        let start = usize::try_from(s.file_offset).unwrap_or(usize::MAX);
+        let end = start.saturating_add(usize::try_from(s.file_size).unwrap_or(usize::MAX));
+        h.update(bytes.get(start..end).unwrap_or(&[]));
+    }
+    (u64::from(h.finalize()) << 32) | (bytes.len() as u64 & 0xffff_ffff)
 }
 
 /// Fills fresh guest memory: the ELF's segments, the boot information, the system

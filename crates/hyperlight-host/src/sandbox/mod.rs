@@ -5,3 +5,4 @@ pub(crate) mod config;
 pub(crate) mod run;
 #[allow(clippy::module_inception)] // sandbox/sandbox.rs holds `Sandbox`, as DESIGN.md lays out
 pub(crate) mod sandbox;
+pub(crate) mod snapshot;

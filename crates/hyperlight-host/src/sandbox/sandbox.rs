@@ -1,5 +1,6 @@
 //! `Sandbox`: one guest in one VM, ready to run calls.
 
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
 use crate::sandbox::config::SandboxConfig;
 use crate::vm::interrupt::{Deadline, Interrupt, InterruptHandle};
+use crate::vm::pool::{self, Pooled};
 use crate::vm::{Backend, Registers, SpecialRegisters};
 
 /// A guest running in its own VM, waiting for calls.
@@ -21,9 +23,9 @@ use crate::vm::{Backend, Registers, SpecialRegisters};
 /// between threads between calls.
 #[derive(Debug)]
 pub struct Sandbox {
-    // Field order is drop order: the VM goes before the memory it maps.
-    pub(crate) vm: Box<dyn Backend>,
-    pub(crate) mem: GuestMemory,
+    // Both go to the VM pool when the sandbox is dropped (see `Drop`).
+    pub(crate) vm: ManuallyDrop<Box<dyn Backend>>,
+    pub(crate) mem: ManuallyDrop<GuestMemory>,
     pub(crate) layout: Layout,
     pub(crate) host_functions: HostFunctions,
     pub(crate) config: SandboxConfig,
@@ -32,12 +34,22 @@ pub struct Sandbox {
     pub(crate) ready: Option<(Registers, SpecialRegisters)>,
     /// Kill and deadline state, shared with interrupt handles and the timer.
     pub(crate) interrupt: Arc<Interrupt>,
+    /// Identifies the guest program (its loaded bytes): snapshots restore only into
+    /// sandboxes of the same guest.
+    pub(crate) guest_id: u64,
+    /// Set by a fault, a kill or a deadline: the guest's state is unknown, so every call
+    /// fails until a restore.
+    pub(crate) poisoned: bool,
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
         // Before the VM (and its interrupt flag) goes: handles must not touch it.
         self.interrupt.detach();
+        // SAFETY: `vm` and `mem` are taken exactly once, here, and the sandbox is never
+        // used again after `drop`.
+        let (vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
+        pool::put(Pooled { vm, mem });
     }
 }
 
@@ -49,15 +61,44 @@ impl Sandbox {
         layout: Layout,
         host_functions: HostFunctions,
         config: SandboxConfig,
+        guest_id: u64,
     ) -> Result<Sandbox, CallError> {
-        let mut vm = vm;
-        let interrupt = Interrupt::new(vm.interrupt_flag());
-        let mut sandbox = Sandbox { vm, mem, layout, host_functions, config, ready: None, interrupt };
+        let mut sandbox = Sandbox::assemble(vm, mem, layout, host_functions, config, None, guest_id);
         sandbox.run_call(Some(config.init_timeout))?;
         let regs = sandbox.vm.registers()?;
         let sregs = sandbox.vm.special_registers()?;
         sandbox.ready = Some((regs, sregs));
         Ok(sandbox)
+    }
+
+    /// A sandbox of parts that are ready (memory and vCPU state set).
+    pub(crate) fn assemble(
+        mut vm: Box<dyn Backend>,
+        mem: GuestMemory,
+        layout: Layout,
+        host_functions: HostFunctions,
+        config: SandboxConfig,
+        ready: Option<(Registers, SpecialRegisters)>,
+        guest_id: u64,
+    ) -> Sandbox {
+        let interrupt = Interrupt::new(vm.interrupt_flag());
+        Sandbox {
+            vm: ManuallyDrop::new(vm),
+            mem: ManuallyDrop::new(mem),
+            layout,
+            host_functions,
+            config,
+            ready,
+            interrupt,
+            guest_id,
+            poisoned: false,
+        }
+    }
+
+    /// Whether a fault, kill or deadline left the guest in an unknown state: then every
+    /// call fails with [`CallError::Poisoned`] until a [`restore`](Sandbox::restore).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// Calls the guest function `name` with `args` (one value, a tuple, or `()`), and
@@ -116,19 +157,22 @@ impl Sandbox {
         args: Vec<Value>,
         timeout: Option<Duration>,
     ) -> Result<Value, CallError> {
+        if self.poisoned {
+            return Err(CallError::Poisoned);
+        }
         let call = FunctionCall { name: name.to_string(), args };
         self.write_input(&call).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
-        if let Err(e) = self.run_call(timeout) {
-            // The guest did not come back to where it waits for calls (it panicked,
-            // faulted or broke the protocol): put it back there for the next call.
-            self.reset_vcpu()?;
-            return Err(e);
-        }
-        let result = self.read_result(name);
-        if let Err(CallError::Protocol(_)) = &result {
-            // The guest said "ready" but left garbage: it is not where the protocol
-            // says it is, so put it back where it waits for calls.
-            self.reset_vcpu()?;
+        let result = self.run_call(timeout).and_then(|()| self.read_result(name));
+        if let Err(e) = &result {
+            if e.poisons() {
+                // A fault, a kill, a deadline or a protocol breach: the guest's state is
+                // unknown until a restore.
+                self.poisoned = true;
+            } else if e.resets_vcpu() {
+                // A panic or abort: the guest gave up in the middle of a call; put it
+                // back where it waits for calls.
+                self.reset_vcpu()?;
+            }
         }
         result
     }

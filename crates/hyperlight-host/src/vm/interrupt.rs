@@ -94,6 +94,11 @@ impl Interrupt {
     /// For a VM whose backend exits at once while `*flag != 0`.
     pub(crate) fn new(flag: *const AtomicU8) -> Arc<Interrupt> {
         install_signal_handler();
+        if !flag.is_null() {
+            // SAFETY: the backend just handed out this pointer to its live flag. A VM
+            // reused from the pool starts with no stale stop request.
+            unsafe { (*flag).store(0, Ordering::SeqCst) };
+        }
         Arc::new(Interrupt { state: Mutex::new(State { call: 0, running: false, tid: 0, stop: None, flag }) })
     }
 

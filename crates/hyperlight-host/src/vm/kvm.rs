@@ -6,11 +6,16 @@
 use std::io;
 use std::sync::OnceLock;
 
-use kvm_bindings::{kvm_dtable, kvm_segment, kvm_userspace_memory_region, kvm_xcrs, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_bindings::{
+    kvm_debugregs, kvm_dtable, kvm_segment, kvm_userspace_memory_region, kvm_xcrs, kvm_xsave, CpuId, KVM_MAX_CPUID_ENTRIES,
+    KVM_MEM_LOG_DIRTY_PAGES,
+};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::mem::memory::GuestMemory;
-use crate::vm::{Backend, DescriptorTable, HypervisorError, Registers, Segment, SpecialRegisters, VmExit};
+use crate::vm::{
+    Backend, DebugRegisters, DescriptorTable, HypervisorError, Registers, Segment, SpecialRegisters, VcpuState, VmExit,
+};
 
 const DEVICE: &str = "/dev/kvm";
 
@@ -66,8 +71,9 @@ fn system() -> Result<&'static KvmSystem, HypervisorError> {
 pub(crate) struct KvmVm {
     // Dropped in this order: the vCPU before its VM.
     vcpu: VcpuFd,
-    _vm: VmFd,
+    vm: VmFd,
     xcr0: u64,
+    memory_size: usize,
 }
 
 impl KvmVm {
@@ -75,9 +81,12 @@ impl KvmVm {
     pub(crate) fn new(mem: &GuestMemory) -> Result<KvmVm, HypervisorError> {
         let sys = system()?;
         let vm = sys.kvm.create_vm().map_err(op("KVM_CREATE_VM"))?;
+        // Dirty logging from the start: restore copies back exactly the pages the
+        // guest wrote. It costs nothing until the log is read (pages are then
+        // write-protected again, and the next write to each faults once).
         let region = kvm_userspace_memory_region {
             slot: 0,
-            flags: 0,
+            flags: KVM_MEM_LOG_DIRTY_PAGES,
             guest_phys_addr: 0,
             memory_size: mem.size(),
             userspace_addr: mem.host_addr(),
@@ -88,7 +97,11 @@ impl KvmVm {
         unsafe { vm.set_user_memory_region(region) }.map_err(op("KVM_SET_USER_MEMORY_REGION"))?;
         let vcpu = vm.create_vcpu(0).map_err(op("KVM_CREATE_VCPU"))?;
         vcpu.set_cpuid2(&sys.cpuid).map_err(op("KVM_SET_CPUID2"))?;
-        Ok(KvmVm { vcpu, _vm: vm, xcr0: sys.xcr0 })
+        let memory_size = usize::try_from(mem.size()).map_err(|_| HypervisorError::Operation {
+            operation: "KVM_SET_USER_MEMORY_REGION",
+            source: io::Error::from(io::ErrorKind::InvalidInput),
+        })?;
+        Ok(KvmVm { vcpu, vm, xcr0: sys.xcr0, memory_size })
     }
 }
 
@@ -267,6 +280,63 @@ impl Backend for KvmVm {
         // byte lives in the vCPU's kvm_run mapping, as long as `self.vcpu`.
         let run = self.vcpu.get_kvm_run();
         std::ptr::addr_of_mut!(run.immediate_exit).cast_const().cast()
+    }
+
+    fn vcpu_state(&self) -> Result<VcpuState, HypervisorError> {
+        let xsave = self.vcpu.get_xsave().map_err(op("KVM_GET_XSAVE"))?;
+        let d = self.vcpu.get_debug_regs().map_err(op("KVM_GET_DEBUGREGS"))?;
+        let xcrs = self.vcpu.get_xcrs().map_err(op("KVM_GET_XCRS"))?;
+        let xcr0 = xcrs.xcrs.iter().take(xcrs.nr_xcrs as usize).find(|x| x.xcr == 0).map_or(0, |x| x.value);
+        Ok(VcpuState {
+            regs: self.registers()?,
+            sregs: self.special_registers()?,
+            xsave: xsave.region.iter().flat_map(|w| w.to_le_bytes()).collect(),
+            debug: DebugRegisters { db: d.db, dr6: d.dr6, dr7: d.dr7 },
+            xcr0,
+        })
+    }
+
+    fn set_vcpu_state(&mut self, state: &VcpuState) -> Result<(), HypervisorError> {
+        let invalid = |operation| HypervisorError::Operation {
+            operation,
+            source: io::Error::new(io::ErrorKind::InvalidInput, "malformed vCPU state"),
+        };
+        if state.xsave.len() != 4096 {
+            return Err(invalid("KVM_SET_XSAVE"));
+        }
+        self.set_special_registers(&state.sregs)?;
+        if state.xcr0 != 0 {
+            self.set_xcr0(state.xcr0)?;
+        }
+        let mut xsave = kvm_xsave::default();
+        for (w, b) in xsave.region.iter_mut().zip(state.xsave.chunks_exact(4)) {
+            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        // SAFETY: `xsave` is a plain kvm_xsave of the legacy 4 KiB size, the size
+        // KVM_SET_XSAVE reads when no larger XSAVE size was enabled on this VM.
+        unsafe { self.vcpu.set_xsave(&xsave) }.map_err(op("KVM_SET_XSAVE"))?;
+        let d = kvm_debugregs {
+            db: state.debug.db,
+            dr6: state.debug.dr6,
+            dr7: state.debug.dr7,
+            ..Default::default()
+        };
+        self.vcpu.set_debug_regs(&d).map_err(op("KVM_SET_DEBUGREGS"))?;
+        self.set_registers(&state.regs)
+    }
+
+    fn dirty_pages(&mut self) -> Result<Vec<u64>, HypervisorError> {
+        let bitmap = self.vm.get_dirty_log(0, self.memory_size).map_err(op("KVM_GET_DIRTY_LOG"))?;
+        let mut pages = Vec::new();
+        for (i, word) in bitmap.iter().enumerate() {
+            let mut w = *word;
+            while w != 0 {
+                let bit = u64::from(w.trailing_zeros());
+                pages.push(i as u64 * 64 + bit);
+                w &= w - 1;
+            }
+        }
+        Ok(pages)
     }
 
     fn set_xcr0(&mut self, xcr0: u64) -> Result<(), HypervisorError> {

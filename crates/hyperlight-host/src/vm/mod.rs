@@ -11,6 +11,7 @@
 pub(crate) mod cpu;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
+pub(crate) mod pool;
 pub(crate) mod stubs;
 
 use std::fmt;
@@ -66,7 +67,7 @@ pub(crate) enum VmExit {
 
 /// General-purpose registers, instruction pointer and flags.
 #[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registers {
     pub rax: u64,
     pub rbx: u64,
@@ -90,7 +91,7 @@ pub struct Registers {
 
 /// A segment register (the hidden part included).
 #[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Segment {
     pub base: u64,
     pub limit: u32,
@@ -108,7 +109,7 @@ pub struct Segment {
 
 /// A descriptor-table register (GDTR, IDTR).
 #[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DescriptorTable {
     pub base: u64,
     pub limit: u16,
@@ -116,7 +117,7 @@ pub struct DescriptorTable {
 
 /// Segment, control and descriptor-table registers.
 #[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SpecialRegisters {
     pub cs: Segment,
     pub ds: Segment,
@@ -135,6 +136,25 @@ pub struct SpecialRegisters {
     pub cr8: u64,
     pub efer: u64,
     pub apic_base: u64,
+}
+
+/// The debug registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct DebugRegisters {
+    pub db: [u64; 4],
+    pub dr6: u64,
+    pub dr7: u64,
+}
+
+/// Everything a vCPU is: what a snapshot saves and a restore puts back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct VcpuState {
+    pub regs: Registers,
+    pub sregs: SpecialRegisters,
+    /// The XSAVE area (x87, SSE, AVX state), as the backend stores it.
+    pub xsave: Vec<u8>,
+    pub debug: DebugRegisters,
+    pub xcr0: u64,
 }
 
 /// One VM with one vCPU, over one block of guest memory.
@@ -158,6 +178,13 @@ pub(crate) trait Backend: Send + fmt::Debug {
     /// it is non-zero (set from another thread, together with a signal to the vCPU
     /// thread, to stop a running guest). Valid as long as the backend lives.
     fn interrupt_flag(&mut self) -> *const std::sync::atomic::AtomicU8;
+    /// The whole vCPU state.
+    fn vcpu_state(&self) -> Result<VcpuState, HypervisorError>;
+    /// Sets the whole vCPU state.
+    fn set_vcpu_state(&mut self, state: &VcpuState) -> Result<(), HypervisorError>;
+    /// The pages (guest physical page numbers) the guest wrote since the last call,
+    /// and starts a new log.
+    fn dirty_pages(&mut self) -> Result<Vec<u64>, HypervisorError>;
 }
 
 /// Creates a VM over `mem` with the best backend available on this machine.

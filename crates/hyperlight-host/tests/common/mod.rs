@@ -57,6 +57,18 @@ pub fn simpleguest() -> Sandbox {
     build(SandboxBuilder::new(), "simpleguest")
 }
 
+/// After a failure that poisons the sandbox (a fault, kill, deadline or protocol
+/// breach): asserts that it is poisoned and refuses calls, restores `clean`, and
+/// asserts that it answers again.
+pub fn assert_poisoned_then_restored(sandbox: &mut Sandbox, clean: &hyperlight_host::Snapshot) {
+    assert!(sandbox.is_poisoned(), "the failure should poison the sandbox");
+    let r = sandbox.call::<i32>("EchoI32", 1);
+    assert!(matches!(r, Err(hyperlight_host::CallError::Poisoned)), "{r:?}");
+    sandbox.restore(clean).expect("restore clears the poison");
+    assert!(!sandbox.is_poisoned());
+    assert_works(sandbox);
+}
+
 /// Asserts that the sandbox still answers calls (after a failed one).
 pub fn assert_works(sandbox: &mut Sandbox) {
     let v: i32 = sandbox.call("EchoI32", 0x5eed_i32).expect("EchoI32 after a failed call");

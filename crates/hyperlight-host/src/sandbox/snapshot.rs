@@ -1,0 +1,163 @@
+//! `Snapshot`: a sandbox frozen between calls, to restore any number of times or to
+//! start new sandboxes from without copying.
+//!
+//! A snapshot is an [`Image`] of guest memory (see `mem/image.rs`) plus the whole vCPU
+//! state. Taking one freezes the sandbox's memory as it is (the first time without
+//! copying anything) and makes the sandbox a copy-on-write view of it.
+//!
+//! Restore is the host's alone and believes nothing the guest says: the pages to put
+//! back are those the hypervisor saw the guest write (KVM's dirty log) and those the
+//! host wrote itself; every one is copied back from the image, and the vCPU state is
+//! set whole. So restoring costs time in proportion to the pages written since, not to
+//! the size of guest memory. Restoring a snapshot the memory is not currently a view
+//! of (another snapshot of the same guest) re-maps the whole range instead, which is
+//! also independent of its size.
+
+use std::sync::Arc;
+
+use crate::error::SnapshotError;
+use crate::func::host_functions::HostFunctions;
+use crate::mem::image::Image;
+use crate::mem::layout::Layout;
+use crate::mem::memory::GuestMemory;
+use crate::sandbox::config::SandboxConfig;
+use crate::sandbox::sandbox::Sandbox;
+use crate::vm::pool;
+use crate::vm::{self, Registers, SpecialRegisters, VcpuState};
+
+/// A frozen sandbox: guest memory and vCPU state, taken between calls.
+///
+/// Cheap to clone (shared). See [`Sandbox::snapshot`], [`Sandbox::restore`],
+/// [`Sandbox::from_snapshot`], [`Snapshot::save`] and [`Snapshot::load`].
+///
+/// ```no_run
+/// use hyperlight_host::{HostFunctions, Sandbox, SandboxBuilder};
+///
+/// let mut sandbox = SandboxBuilder::new().build_from_file("simpleguest")?;
+/// let clean = sandbox.snapshot()?;             // right after init
+/// for request in 0..3 {
+///     let n: u64 = sandbox.call("Counter", ())?;
+///     assert_eq!(n, 1);                         // every request starts clean
+///     sandbox.restore(&clean)?;
+/// }
+/// let mut twin = Sandbox::from_snapshot(&clean, HostFunctions::new())?;
+/// assert_eq!(twin.call::<u64>("Counter", ())?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub(crate) inner: Arc<SnapshotInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SnapshotInner {
+    pub image: Arc<Image>,
+    pub layout: Layout,
+    pub vcpu: VcpuState,
+    pub ready: Option<(Registers, SpecialRegisters)>,
+    pub config: SandboxConfig,
+    pub guest_id: u64,
+}
+
+impl Snapshot {
+    /// Size of the guest memory it holds, in bytes (most of it is usually untouched
+    /// and costs nothing).
+    pub fn memory_size(&self) -> u64 {
+        self.inner.layout.memory_size
+    }
+}
+
+impl Sandbox {
+    /// Freezes the sandbox as it is now, between calls.
+    ///
+    /// The first snapshot of a sandbox copies nothing: its memory becomes the snapshot's,
+    /// and the sandbox goes on as a copy-on-write view of it. Later snapshots copy the
+    /// pages that hold data.
+    pub fn snapshot(&mut self) -> Result<Snapshot, SnapshotError> {
+        if self.poisoned {
+            return Err(SnapshotError::Poisoned);
+        }
+        let result = self.freeze();
+        if result.is_err() {
+            // Memory may be half switched over: trust nothing until a restore.
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn freeze(&mut self) -> Result<Snapshot, SnapshotError> {
+        let dirty = self.vm.dirty_pages()?;
+        let image = self.mem.freeze(&dirty).map_err(SnapshotError::Memory)?;
+        let vcpu = self.vm.vcpu_state()?;
+        Ok(Snapshot {
+            inner: Arc::new(SnapshotInner {
+                image,
+                layout: self.layout.clone(),
+                vcpu,
+                ready: self.ready,
+                config: self.config,
+                guest_id: self.guest_id,
+            }),
+        })
+    }
+
+    /// Puts the sandbox back exactly as it was when `snapshot` was taken: all guest
+    /// memory and the whole vCPU state (registers, FPU/SSE state, debug registers).
+    /// It also clears a poisoned sandbox.
+    ///
+    /// A snapshot of another guest or another memory layout is refused with
+    /// [`SnapshotError::Mismatch`], and the sandbox is left as it was.
+    pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        let s = &snapshot.inner;
+        if s.guest_id != self.guest_id {
+            return Err(SnapshotError::Mismatch { what: "the snapshot is of another guest program" });
+        }
+        if s.layout != self.layout {
+            return Err(SnapshotError::Mismatch { what: "the snapshot has another memory layout" });
+        }
+        let result = self.put_back(s);
+        // Only a complete restore makes the guest's state known again.
+        self.poisoned = result.is_err();
+        result
+    }
+
+    fn put_back(&mut self, s: &SnapshotInner) -> Result<(), SnapshotError> {
+        // Reading the log also starts a new one: from here on it counts writes made
+        // after this restore.
+        let dirty = self.vm.dirty_pages()?;
+        if self.mem.image().is_some_and(|i| i.id() == s.image.id()) {
+            self.mem.reset_pages(&dirty).map_err(SnapshotError::Memory)?;
+        } else {
+            self.mem.rebase(&s.image).map_err(SnapshotError::Memory)?;
+        }
+        self.vm.set_vcpu_state(&s.vcpu)?;
+        self.ready = s.ready;
+        Ok(())
+    }
+
+    /// A new, independent sandbox in the state of `snapshot`, ready to call, with the
+    /// given host functions (and the snapshot's memory sizes and timeouts).
+    ///
+    /// Nothing is copied: the new sandbox maps the snapshot's memory copy-on-write, so
+    /// sandboxes made from one snapshot share every page none of them wrote. It reuses
+    /// a pooled VM when one of the same memory size is free (see
+    /// [`set_vm_pool_capacity`](crate::set_vm_pool_capacity)), else creates one.
+    pub fn from_snapshot(snapshot: &Snapshot, host_functions: HostFunctions) -> Result<Sandbox, SnapshotError> {
+        let s = &snapshot.inner;
+        let (mut vm, mem) = match pool::take(s.layout.memory_size) {
+            Some(mut pooled) => {
+                pooled.mem.rebase(&s.image).map_err(SnapshotError::Memory)?;
+                // Forget what the VM's previous guest wrote.
+                pooled.vm.dirty_pages()?;
+                (pooled.vm, pooled.mem)
+            }
+            None => {
+                let mem = GuestMemory::from_image(&s.image).map_err(SnapshotError::Memory)?;
+                let vm = vm::create(&mem)?;
+                (vm, mem)
+            }
+        };
+        vm.set_vcpu_state(&s.vcpu)?;
+        Ok(Sandbox::assemble(vm, mem, s.layout.clone(), host_functions, s.config, s.ready, s.guest_id))
+    }
+}
