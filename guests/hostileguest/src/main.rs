@@ -36,6 +36,8 @@ fn init() {
         unsafe { core::arch::asm!("in al, 0x10", out("al") v, options(nomem, nostack)) };
         u32::from(v)
     });
+    // Tries to keep state across a restore: writes over everything it can reach.
+    register_function("Scribble", scribble);
     // Many host calls of garbage in one guest call: the first one ends the call.
     register_function("LoopOnExits", |n: u32| {
         for _ in 0..n {
@@ -67,4 +69,36 @@ fn garbage(bytes: &[u8], port: u16) {
     // SAFETY: `out` to a user port hands control to the host, which resumes here (or
     // never); the buffer write above is ordered before it (the asm is not `nomem`).
     unsafe { core::arch::asm!("out dx, al", in("dx") port, in("al") 0u8, options(nostack)) };
+}
+
+/// A writable static of the guest's own image (.data).
+static mut SCRIBBLE_DATA: [u8; 8192] = [1; 8192];
+
+/// Writes garbage over the heap, the stack below this frame, both call buffers, a
+/// static of the image and %xmm0, then reports "ready" with garbage in the output
+/// buffer. Everything it touched must be undone by a restore.
+fn scribble() {
+    let Some(info) = boot_info() else { return };
+    let fill = |addr: u64, len: u64, byte: u8| {
+        if let (Ok(a), Ok(n)) = (usize::try_from(addr), usize::try_from(len)) {
+            // SAFETY: the range is guest memory the guest may write (heap, buffers, or
+            // stack below the current frame); the guest is about to be restored.
+            unsafe { core::ptr::write_bytes(a as *mut u8, byte, n) };
+        }
+    };
+    let sp: u64;
+    // SAFETY: reads the stack pointer.
+    unsafe { core::arch::asm!("mov {0}, rsp", out(reg) sp, options(nomem, nostack)) };
+    let stack_bottom = info.stack_top - info.stack_size;
+    fill(stack_bottom, (sp & !0xfff).saturating_sub(4096).saturating_sub(stack_bottom), 0x5a);
+    fill(info.input_buffer, info.input_buffer_size, 0x5b);
+    // SAFETY: single-threaded guest; a raw pointer write to its own static.
+    unsafe { core::ptr::write_bytes(core::ptr::addr_of_mut!(SCRIBBLE_DATA).cast::<u8>(), 0x5c, 8192) };
+    // SAFETY: writes only %xmm0, declared clobbered.
+    unsafe { core::arch::asm!("movq xmm0, {0}", in(reg) 0x5d5d_5d5d_u64, out("xmm0") _, options(nomem, nostack)) };
+    fill(info.heap_base, info.heap_size, 0x5e);
+    fill(info.output_buffer, info.output_buffer_size, 0x5f);
+    // The heap is garbage now: no allocation from here on. Say "ready" with garbage.
+    // SAFETY: `out` to a user port hands control to the host.
+    unsafe { core::arch::asm!("out dx, al", in("dx") READY, in("al") 0u8, options(nostack)) };
 }

@@ -7,7 +7,8 @@
 //! - `output`: `print!`;
 //! - `failures`: panics and errors;
 //! - `memory`: the heap, large results, and state kept between calls;
-//! - `faults`: CPU exceptions of every kind, and a guest that never returns.
+//! - `faults`: CPU exceptions of every kind, and a guest that never returns;
+//! - `state`: heap allocations and SSE state kept between calls (for snapshots).
 #![no_std]
 #![no_main]
 
@@ -20,6 +21,7 @@ mod faults;
 mod host_calls;
 mod memory;
 mod output;
+mod state;
 
 hyperlight_guest::main!(init);
 
@@ -31,4 +33,5 @@ fn init() {
     failures::register();
     memory::register();
     faults::register();
+    state::register();
 }

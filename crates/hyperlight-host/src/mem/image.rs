@@ -91,6 +91,24 @@ impl Image {
     pub(crate) fn data_runs(&self) -> io::Result<Vec<(u64, u64)>> {
         data_runs(&self.fd, self.size)
     }
+
+    /// The runs of pages that are not all zero: [`data_runs`](Image::data_runs) less
+    /// the pages the file holds but that read as zero (a guest's read of untouched
+    /// memory allocates a zero page in the file). The canonical content of the image.
+    pub(crate) fn nonzero_runs(&self) -> io::Result<Vec<(u64, u64)>> {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for (first, end) in self.data_runs()? {
+            for page in first..end {
+                if self.page(page).is_some_and(|p| p.iter().any(|&b| b != 0)) {
+                    match runs.last_mut() {
+                        Some(run) if run.1 == page => run.1 += 1,
+                        _ => runs.push((page, page + 1)),
+                    }
+                }
+            }
+        }
+        Ok(runs)
+    }
 }
 
 impl Drop for Image {

@@ -28,7 +28,7 @@ use crate::mem::elf::{ElfImage, ElfKind};
 use crate::mem::page_table::{Mapping, PageFlags, PagePlan};
 
 /// A guest address (guest physical; the user part is identity mapped, so also virtual).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct GuestAddr(pub u64);
 
 impl fmt::Debug for GuestAddr {
@@ -92,7 +92,7 @@ pub enum LayoutError {
 }
 
 /// Where everything is. Built once per guest image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Layout {
     /// Lowest address of the loaded image (page aligned).
     pub image_base: GuestAddr,
@@ -121,6 +121,8 @@ pub(crate) struct Layout {
     pub memory_size: u64,
     /// Every mapped range and its permissions, sorted.
     pub mappings: Vec<Mapping>,
+    /// Derived from `mappings` and `page_tables` (see [`Layout::check`]).
+    #[serde(skip)]
     pub page_plan: PagePlan,
 }
 
@@ -229,6 +231,51 @@ impl Layout {
             mappings,
             page_plan,
         })
+    }
+}
+
+impl Layout {
+    /// Checks a layout read from outside (a snapshot file) and derives its page plan:
+    /// every region page-aligned and inside memory, mappings sorted and disjoint, and
+    /// the page tables ending exactly at the end of memory.
+    pub(crate) fn check(mut self) -> Result<Layout, String> {
+        let size = self.memory_size;
+        if size == 0 || size % PAGE_SIZE != 0 || size > ADDRESS_LIMIT {
+            return Err(format!("memory size {size:#x}"));
+        }
+        let regions = [
+            ("image", self.image_base.0, self.image_end.0.saturating_sub(self.image_base.0)),
+            ("boot information", self.boot_info.0, PAGE_SIZE),
+            ("input buffer", self.input_buffer.0, self.input_buffer_size),
+            ("output buffer", self.output_buffer.0, self.output_buffer_size),
+            ("heap", self.heap.0, self.heap_size),
+            ("stack guard", self.stack_guard.0, PAGE_SIZE),
+            ("stack", self.stack_top.0.saturating_sub(self.stack_size), self.stack_size),
+            ("GDT", self.gdt.0, PAGE_SIZE),
+            ("IDT", self.idt.0, PAGE_SIZE),
+            ("stubs", self.stubs.0, PAGE_SIZE),
+            ("page tables", self.page_tables.0, 0),
+        ];
+        for (what, start, len) in regions {
+            if start % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || start.checked_add(len).is_none_or(|end| end > size) {
+                return Err(format!("{what} at {start:#x}+{len:#x} in {size:#x} bytes"));
+            }
+        }
+        if self.tss.0 != self.gdt.0 + TSS_OFFSET || self.ist_top.0 > self.page_tables.0 || self.ist_top.0 % PAGE_SIZE != 0 {
+            return Err("system pages out of place".into());
+        }
+        let mut end = 0;
+        for m in &self.mappings {
+            if m.start % PAGE_SIZE != 0 || m.end % PAGE_SIZE != 0 || m.start < end || m.end <= m.start || m.end > size {
+                return Err(format!("mapping {:#x}..{:#x}", m.start, m.end));
+            }
+            end = m.end;
+        }
+        self.page_plan = PagePlan::new(&self.mappings, self.page_tables.0);
+        if self.page_plan.end() != size {
+            return Err(format!("page tables end at {:#x}, memory at {size:#x}", self.page_plan.end()));
+        }
+        Ok(self)
     }
 }
 

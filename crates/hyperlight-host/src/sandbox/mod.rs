@@ -6,3 +6,4 @@ pub(crate) mod run;
 #[allow(clippy::module_inception)] // sandbox/sandbox.rs holds `Sandbox`, as DESIGN.md lays out
 pub(crate) mod sandbox;
 pub(crate) mod snapshot;
+pub(crate) mod snapshot_file;

@@ -49,6 +49,39 @@ const EFER_NXE: u64 = 1 << 11;
 /// Reserved bit 1 only: interrupts off, IOPL 0 (ports are allowed by the bitmap).
 const RFLAGS_INITIAL: u64 = 0x2;
 
+/// RFLAGS bits user code may hold: the arithmetic flags, TF, DF, AC, ID, and the
+/// reserved bit 1 (never IF or IOPL, which user mode cannot set).
+const RFLAGS_USER_BITS: u64 = 0x1 | 0x2 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4_0000 | 0x20_0000;
+
+/// Checks that a vCPU state from outside (a snapshot file) is user mode in `layout`,
+/// as the host sets it up: the code and stack segments, task register, descriptor
+/// tables, control registers and page-table root are the host's, and the flags are
+/// user-mode flags. (Data segments and the FS/GS bases are the guest's own business:
+/// in 64-bit mode they grant nothing.)
+pub(crate) fn check_user_state(sregs: &SpecialRegisters, rflags: u64, layout: &Layout) -> Result<(), String> {
+    let expected = user_special_registers(layout, sregs.apic_base, sregs.cr4 & CR4_OSXSAVE != 0);
+    // The CPU sets accessed bits; compare the rest.
+    let seg = |s: &Segment| Segment { type_: s.type_ | 1, ..*s };
+    let checks = [
+        ("CS", seg(&sregs.cs) == seg(&expected.cs)),
+        ("SS", seg(&sregs.ss) == seg(&expected.ss)),
+        ("TR", sregs.tr == expected.tr),
+        ("GDTR", sregs.gdt == expected.gdt),
+        ("IDTR", sregs.idt == expected.idt),
+        ("CR0", sregs.cr0 == expected.cr0),
+        ("CR3", sregs.cr3 == expected.cr3),
+        ("CR4", sregs.cr4 == expected.cr4),
+        ("EFER", sregs.efer == expected.efer),
+    ];
+    if let Some((what, _)) = checks.iter().find(|(_, ok)| !ok) {
+        return Err(format!("{what} is not the host's user-mode value for this layout"));
+    }
+    if rflags & !RFLAGS_USER_BITS != 0 || rflags & 2 == 0 {
+        return Err(format!("RFLAGS {rflags:#x} is not a user-mode value"));
+    }
+    Ok(())
+}
+
 /// Writes the GDT, TSS, IDT and exception stubs into their pages.
 pub(crate) fn write_system_pages(layout: &Layout, mem: &mut GuestMemory) -> Result<(), OutOfBounds> {
     let tss = layout.tss.0;
@@ -116,12 +149,11 @@ fn user_segment(selector: u16, code: bool) -> Segment {
     }
 }
 
-/// Puts the vCPU at the guest's entry point, in user mode, with `rdi` = boot info.
-pub(crate) fn enter_user_mode(vm: &mut dyn Backend, layout: &Layout) -> Result<(), HypervisorError> {
-    let current = vm.special_registers()?;
-    let xcr0 = vm.supported_xcr0();
+/// The special registers of user mode in a guest laid out as `layout`: the only
+/// values the host ever gives them.
+fn user_special_registers(layout: &Layout, apic_base: u64, xsave: bool) -> SpecialRegisters {
     let data = user_segment(USER_DATA, false);
-    let sregs = SpecialRegisters {
+    SpecialRegisters {
         cs: user_segment(USER_CODE, true),
         ds: data,
         es: data,
@@ -142,11 +174,18 @@ pub(crate) fn enter_user_mode(vm: &mut dyn Backend, layout: &Layout) -> Result<(
         cr0: CR0_PG | CR0_WP | CR0_NE | CR0_ET | CR0_MP | CR0_PE,
         cr2: 0,
         cr3: layout.page_plan.root().0,
-        cr4: CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | if xcr0 != 0 { CR4_OSXSAVE } else { 0 },
+        cr4: CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | if xsave { CR4_OSXSAVE } else { 0 },
         cr8: 0,
         efer: EFER_LME | EFER_LMA | EFER_NXE,
-        apic_base: current.apic_base,
-    };
+        apic_base,
+    }
+}
+
+/// Puts the vCPU at the guest's entry point, in user mode, with `rdi` = boot info.
+pub(crate) fn enter_user_mode(vm: &mut dyn Backend, layout: &Layout) -> Result<(), HypervisorError> {
+    let current = vm.special_registers()?;
+    let xcr0 = vm.supported_xcr0();
+    let sregs = user_special_registers(layout, current.apic_base, xcr0 != 0);
     vm.set_special_registers(&sregs)?;
     if xcr0 != 0 {
         vm.set_xcr0(xcr0)?;

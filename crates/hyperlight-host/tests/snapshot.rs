@@ -1,0 +1,143 @@
+//! Snapshots: restore puts back memory and vCPU state exactly, whatever the guest did;
+//! sandboxes made from a snapshot share its pages but never each other's writes;
+//! snapshots that do not fit are refused without harm.
+
+mod common;
+
+use hyperlight_host::{CallError, HostFunctions, Sandbox, SandboxBuilder, SnapshotError};
+
+use common::{assert_works, build, simpleguest};
+
+#[test]
+fn restore_brings_back_counters_heap_and_sse_state() {
+    let mut sb = simpleguest();
+    assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
+    sb.call::<()>("SetXmm0", 0x1111_u64).unwrap();
+    let snap = sb.snapshot().unwrap();
+    for round in 0..5 {
+        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 2, "round {round}");
+        assert_eq!(sb.call::<u64>("Hoard", (200u32, 2048u64)).unwrap(), 200);
+        sb.call::<()>("SetXmm0", 0x2222_u64).unwrap();
+        sb.restore(&snap).unwrap();
+        assert_eq!(sb.call::<u64>("ReadCounter", ()).unwrap(), 1);
+        assert_eq!(sb.call::<u64>("HoardCount", ()).unwrap(), 0);
+        assert_eq!(sb.call::<u64>("GetXmm0", ()).unwrap(), 0x1111);
+        sb.restore(&snap).unwrap();
+    }
+}
+
+#[test]
+fn a_heap_filled_after_the_snapshot_is_empty_again() {
+    let heap = 1u64 << 20;
+    let mut sb = build(SandboxBuilder::new().heap_size(heap), "simpleguest");
+    let snap = sb.snapshot().unwrap();
+    // Fill the heap until the guest runs out.
+    let err = sb.call::<u64>("Hoard", (1000u32, 4096u64)).unwrap_err();
+    assert!(matches!(err, CallError::GuestOutOfMemory { .. }), "{err:?}");
+    assert!(matches!(sb.call::<u64>("LargeAllocation", heap / 2), Err(CallError::GuestOutOfMemory { .. })));
+    sb.restore(&snap).unwrap();
+    // All of it is free again.
+    assert_eq!(sb.call::<u64>("LargeAllocation", heap / 2).unwrap(), heap / 2);
+    assert_eq!(sb.call::<u64>("HoardCount", ()).unwrap(), 0);
+}
+
+#[test]
+fn a_guest_that_scribbles_everywhere_comes_back_exactly() {
+    let mut sb = build(SandboxBuilder::new(), "hostileguest");
+    let snap = sb.snapshot().unwrap();
+    let before = snap.to_bytes().unwrap();
+    for _ in 0..3 {
+        // It writes over its heap, stack, buffers, statics and SSE state, then lies
+        // "ready" with garbage in the output buffer.
+        assert!(sb.call::<()>("Scribble", ()).is_err());
+        sb.restore(&snap).unwrap();
+        // A snapshot now is byte for byte the one before: every page and register.
+        let after = sb.snapshot().unwrap().to_bytes().unwrap();
+        if before != after {
+            let first = before.iter().zip(&after).position(|(a, b)| a != b);
+            panic!("restore left a trace: lengths {} / {}, first difference at {first:?}", before.len(), after.len());
+        }
+        sb.restore(&snap).unwrap();
+    }
+}
+
+#[test]
+fn sandboxes_from_a_snapshot_are_independent() {
+    let mut origin = simpleguest();
+    assert_eq!(origin.call::<u64>("Counter", ()).unwrap(), 1);
+    let snap = origin.snapshot().unwrap();
+    let mut a = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap();
+    let mut b = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap();
+    assert_eq!(a.call::<u64>("Counter", ()).unwrap(), 2);
+    assert_eq!(a.call::<u64>("Counter", ()).unwrap(), 3);
+    assert_eq!(b.call::<u64>("ReadCounter", ()).unwrap(), 1, "a's writes do not show in b");
+    assert_eq!(b.call::<u64>("Hoard", (10u32, 100u64)).unwrap(), 10);
+    assert_eq!(a.call::<u64>("HoardCount", ()).unwrap(), 0, "b's writes do not show in a");
+    assert_eq!(origin.call::<u64>("ReadCounter", ()).unwrap(), 1, "nor in the origin");
+    // A sandbox from a snapshot restores like any other.
+    a.restore(&snap).unwrap();
+    assert_eq!(a.call::<u64>("ReadCounter", ()).unwrap(), 1);
+    // And its host functions are its own.
+    let mut c = {
+        let mut f = HostFunctions::new();
+        f.register("HostAdd", |x: i32, y: i32| x * 100 + y);
+        Sandbox::from_snapshot(&snap, f).unwrap()
+    };
+    assert_eq!(c.call::<i32>("CallHostAdd", (1, 2)).unwrap(), 102);
+    assert!(matches!(a.call::<i32>("CallHostAdd", (1, 2)), Err(CallError::HostFunctionNotFound { .. })));
+}
+
+#[test]
+fn many_sandboxes_from_one_snapshot_reuse_pooled_vms() {
+    let mut origin = simpleguest();
+    let snap = origin.snapshot().unwrap();
+    for i in 0..50 {
+        let mut sb = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap();
+        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1, "sandbox {i} starts clean");
+        sb.call::<u64>("Hoard", (5u32, 4096u64)).unwrap();
+        // Dropped here: its VM goes back to the pool for the next one.
+    }
+    assert_works(&mut origin);
+}
+
+#[test]
+fn a_snapshot_that_does_not_fit_is_refused_and_changes_nothing() {
+    let mut sb = simpleguest();
+    assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
+    let other_guest = build(SandboxBuilder::new(), "hello").snapshot().unwrap();
+    let other_layout = build(SandboxBuilder::new().heap_size(2 << 20), "simpleguest").snapshot().unwrap();
+    for snap in [&other_guest, &other_layout] {
+        let err = sb.restore(snap).unwrap_err();
+        assert!(matches!(err, SnapshotError::Mismatch { .. }), "{err:?}");
+        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 2 + u64::from(std::ptr::eq(snap, &other_layout)));
+    }
+}
+
+#[test]
+fn a_poisoned_sandbox_refuses_snapshots_and_restore_clears_it() {
+    let mut sb = simpleguest();
+    let snap = sb.snapshot().unwrap();
+    assert!(sb.call::<()>("Fault", "ud2".to_string()).is_err());
+    assert!(matches!(sb.snapshot(), Err(SnapshotError::Poisoned)));
+    sb.restore(&snap).unwrap();
+    assert!(sb.snapshot().is_ok());
+    assert_works(&mut sb);
+}
+
+#[test]
+fn snapshots_of_snapshots_and_switching_between_them() {
+    let mut sb = simpleguest();
+    let one = sb.snapshot().unwrap();
+    assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
+    let two = sb.snapshot().unwrap();
+    assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 2);
+    for _ in 0..3 {
+        sb.restore(&one).unwrap();
+        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
+        sb.restore(&two).unwrap();
+        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 2);
+    }
+    // The first snapshot is unchanged by everything since.
+    let mut fresh = Sandbox::from_snapshot(&one, HostFunctions::new()).unwrap();
+    assert_eq!(fresh.call::<u64>("ReadCounter", ()).unwrap(), 0);
+}
