@@ -121,8 +121,15 @@ fn bench(root: &Path, extra: &[String]) -> Result<(), Failed> {
 /// a crash. libFuzzer's output goes to fuzz/target/logs/TARGET.log; the summary
 /// comes from its last line, `Done N runs in S second(s)`.
 fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
-    const TARGETS: [&str; 6] =
-        ["frame_function_call", "frame_function_result", "frame_guest_abort", "boot_info", "elf_loader", "call_message"];
+    const TARGETS: [&str; 7] = [
+        "frame_function_call",
+        "frame_function_result",
+        "frame_guest_abort",
+        "boot_info",
+        "elf_loader",
+        "call_message",
+        "snapshot_file",
+    ];
     const ELF_SEEDS: [&str; 4] = ["simpleguest", "hello", "rawguest", "simpleguest-exec"];
     let dir = root.join("fuzz");
     let failed = |what: String| Failed { step: "cargo xtask fuzz".to_string(), detail: what };
