@@ -122,7 +122,7 @@ fn exec_parts() -> Vec<Part> {
     ]
 }
 
-fn exec_image() -> Vec<u8> {
+pub(crate) fn exec_image() -> Vec<u8> {
     build(ET_EXEC, EXEC_TEXT, &exec_parts())
 }
 

@@ -165,3 +165,93 @@ fn from_function_error(e: FunctionError, function: &str) -> CallError {
         FunctionError::Failed { message } => CallError::GuestFailed { function: function.to_string(), message },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hyperlight_common::message::write_frame;
+    use hyperlight_common::port::ExitPort;
+
+    use super::*;
+    use crate::func::host_functions::HostFunctions;
+    use crate::mem::elf::ElfImage;
+    use crate::mem::layout::Layout;
+    use crate::mem::memory::GuestMemory;
+    use crate::sandbox::config::SandboxConfig;
+    use crate::vm::fake::{ScriptedVm, Step};
+    use crate::vm::{HypervisorError, Registers};
+
+    /// A sandbox over a small synthetic image whose vCPU plays back `steps`.
+    fn scripted(steps: Vec<Step>, regs: Registers) -> Sandbox {
+        let bytes = crate::mem::elf::tests::exec_image();
+        let image = ElfImage::parse(&bytes).expect("test image");
+        let config = SandboxConfig::default();
+        let layout = Layout::new(&image, &config.memory()).expect("layout");
+        let mem = GuestMemory::new(layout.memory_size).expect("memory");
+        let mut vm = ScriptedVm::new(steps);
+        vm.regs = regs;
+        Sandbox::assemble(Box::new(vm), mem, layout, HostFunctions::new(), config, None, 0)
+    }
+
+    fn ready() -> Step {
+        Step::Exit(VmExit::IoOut { port: ExitPort::Ready.port(), data: 0 })
+    }
+
+    #[test]
+    fn a_triple_fault_is_reported_with_the_registers_and_poisons() {
+        let regs = Registers { rip: 0x1234, rsp: 0x5678, rax: 7, ..Registers::default() };
+        let mut sb = scripted(vec![Step::Exit(VmExit::Shutdown)], regs);
+        match sb.call::<()>("Anything", ()) {
+            Err(CallError::TripleFault { registers }) => assert_eq!(*registers, regs),
+            other => panic!("{other:?}"),
+        }
+        assert!(sb.is_poisoned());
+        assert!(matches!(sb.call::<()>("Anything", ()), Err(CallError::Poisoned)));
+    }
+
+    #[test]
+    fn exits_the_protocol_has_no_use_for_are_typed_errors() {
+        for (exit, port_or_addr) in [
+            (VmExit::IoIn { port: 0x10 }, "in from port 0x10"),
+            (VmExit::IoOut { port: 0x99, data: 0 }, "out to port 0x99"),
+            (VmExit::Mmio { addr: 0xdead_0000 }, "0xdead0000"),
+            (VmExit::Halt, "hlt"),
+        ] {
+            let mut sb = scripted(vec![Step::Exit(exit)], Registers::default());
+            match sb.call::<()>("Anything", ()) {
+                Err(CallError::Protocol(ProtocolError::UnexpectedExit { what })) => {
+                    assert!(what.contains(port_or_addr), "{what}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn hypervisor_failures_name_the_operation() {
+        let mut sb = scripted(vec![Step::Fail("KVM_RUN")], Registers::default());
+        match sb.call::<()>("Anything", ()) {
+            Err(CallError::Hypervisor(HypervisorError::Operation { operation: "KVM_RUN", .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        let mut sb = scripted(vec![Step::Exit(VmExit::Other("KVM_EXIT_INTERNAL_ERROR".into()))], Registers::default());
+        match sb.call::<()>("Anything", ()) {
+            Err(CallError::Hypervisor(HypervisorError::UnexpectedExit { reason })) => {
+                assert!(reason.contains("INTERNAL_ERROR"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_interruption_that_is_no_stop_resumes_the_guest() {
+        // A signal for someone else: the run loop runs the guest again, which then
+        // returns a result.
+        let mut sb = scripted(vec![Step::Exit(VmExit::Interrupted), ready()], Registers::default());
+        let out = sb.layout.output_buffer;
+        let result: FunctionResult = Ok(Value::I32(5));
+        write_frame(sb.mem.slice_mut(out, 64).expect("buffer"), &result).expect("frame");
+        assert_eq!(sb.call_with_timeout::<i32>("Anything", (), Duration::from_secs(5)).expect("call"), 5);
+    }
+}

@@ -49,7 +49,9 @@ impl Drop for Sandbox {
         // SAFETY: `vm` and `mem` are taken exactly once, here, and the sandbox is never
         // used again after `drop`.
         let (vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
-        pool::put(Pooled { vm, mem });
+        if vm.poolable() {
+            pool::put(Pooled { vm, mem });
+        }
     }
 }
 

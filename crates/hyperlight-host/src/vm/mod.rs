@@ -9,6 +9,8 @@
 //! - [`Backend::set_xcr0`]: the extended state the guest may use (SSE, AVX).
 
 pub(crate) mod cpu;
+#[cfg(test)]
+pub(crate) mod fake;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
 pub(crate) mod pool;
@@ -185,6 +187,10 @@ pub(crate) trait Backend: Send + fmt::Debug {
     /// The pages (guest physical page numbers) the guest wrote since the last call,
     /// and starts a new log.
     fn dirty_pages(&mut self) -> Result<Vec<u64>, HypervisorError>;
+    /// Whether a dropped sandbox may park this VM in the pool for reuse.
+    fn poolable(&self) -> bool {
+        true
+    }
 }
 
 /// Creates a VM over `mem` with the best backend available on this machine.
