@@ -56,25 +56,30 @@ fn kill_without_a_running_call_does_nothing() {
 
 #[test]
 fn kills_never_cancel_a_later_call() {
-    // One thread kills as fast as it can while the sandbox runs short calls; a call
-    // may be cancelled only while it runs, and every call that completes is right.
+    // Three threads kill over and over while the sandbox runs short calls; a call may
+    // be cancelled only by a kill that found it running, and every call that completes
+    // is right.
     let mut sb = simpleguest();
     let clean = sb.snapshot().expect("snapshot");
-    let handle = sb.interrupt_handle();
     let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
-    let killer = std::thread::spawn(move || {
-        let mut kills = 0u64;
-        while !stop2.load(Ordering::Relaxed) {
-            if handle.kill() {
-                kills += 1;
-            }
-            // Often enough to land in every phase of a call, without starving the
-            // calls on a small machine.
-            std::thread::sleep(Duration::from_micros(20));
-        }
-        kills
-    });
+    let killers: Vec<_> = (0..3)
+        .map(|k| {
+            let handle = sb.interrupt_handle();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut kills = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if handle.kill() {
+                        kills += 1;
+                    }
+                    // Often enough to land in every phase of a call, without starving
+                    // the calls on a small machine.
+                    std::thread::sleep(Duration::from_micros(20 + 15 * k));
+                }
+                kills
+            })
+        })
+        .collect();
     let (mut ok, mut cancelled) = (0, 0);
     for i in 0..3000 {
         match sb.call::<i32>("EchoI32", i) {
@@ -90,7 +95,7 @@ fn kills_never_cancel_a_later_call() {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let kills = killer.join().expect("killer");
+    let kills: u64 = killers.into_iter().map(|k| k.join().expect("killer")).sum();
     assert!(cancelled <= kills, "{cancelled} cancelled calls but only {kills} kills");
     assert!(ok > 0);
     // No kill is pending now: the next calls all complete.
