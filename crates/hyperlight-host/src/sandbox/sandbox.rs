@@ -32,6 +32,9 @@ pub struct Sandbox {
     pub(crate) ready: Option<(Registers, SpecialRegisters)>,
     /// Kill and deadline state, shared with interrupt handles and the timer.
     pub(crate) interrupt: Arc<Interrupt>,
+    /// The gdb session and crash-dump settings (empty without those features).
+    #[cfg_attr(not(any(feature = "gdb", feature = "crashdump")), allow(dead_code))]
+    pub(crate) debug: crate::debug::DebugState,
 }
 
 impl Drop for Sandbox {
@@ -49,10 +52,11 @@ impl Sandbox {
         layout: Layout,
         host_functions: HostFunctions,
         config: SandboxConfig,
+        debug: crate::debug::DebugState,
     ) -> Result<Sandbox, CallError> {
         let mut vm = vm;
         let interrupt = Interrupt::new(vm.interrupt_flag());
-        let mut sandbox = Sandbox { vm, mem, layout, host_functions, config, ready: None, interrupt };
+        let mut sandbox = Sandbox { vm, mem, layout, host_functions, config, ready: None, interrupt, debug };
         sandbox.run_call(Some(config.init_timeout))?;
         let regs = sandbox.vm.registers()?;
         let sregs = sandbox.vm.special_registers()?;
@@ -103,6 +107,7 @@ impl Sandbox {
     /// protocol (see `vm/interrupt.rs`).
     fn run_call(&mut self, timeout: Option<Duration>) -> Result<(), CallError> {
         let id = self.interrupt.begin();
+        let timeout = self.debug_timeout(timeout);
         let deadline = timeout.map(|t| Deadline::start(&self.interrupt, id, t));
         let result = self.run_until_ready();
         drop(deadline);
