@@ -86,8 +86,16 @@ fn test(root: &Path) -> Result<(), Failed> {
     guests::build(root, false)?;
     host_cargo(root, ["build", "--workspace", "--all-targets"]).run()?;
     host_cargo(root, ["test", "--workspace"]).run()?;
+    // The debugging features (gdb stub, crash dumps), driven by the real gdb.
+    let debug_features = ["--features", "gdb,crashdump"];
+    let args = ["test", "-p", "hyperlight-host", "--test", "gdb", "--test", "crash_dump", "--lib"];
+    host_cargo(root, args.into_iter().chain(debug_features)).run()?;
+    host_cargo(root, ["build", "-p", "hyperlight-cli", "--features", "gdb,crashdump"]).run()?;
     if Cmd::cargo(["clippy", "--version"]).output().is_some() {
         host_cargo(root, ["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()?;
+        let args = ["clippy", "-p", "hyperlight-host", "-p", "hyperlight-cli", "--all-targets"];
+        let features = ["--features", "hyperlight-host/gdb,hyperlight-host/crashdump,hyperlight-cli/gdb,hyperlight-cli/crashdump"];
+        host_cargo(root, args.into_iter().chain(features).chain(["--", "-D", "warnings"])).run()?;
         // The guests get the same bar (their own workspace, their own target).
         let args = ["clippy", "--workspace", "--release", "--target", guests::TARGET, "--", "-D", "warnings"];
         guests::guest_cargo(args, &guests_dir, &guests_dir.join("target")).run()?;

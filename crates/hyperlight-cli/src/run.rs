@@ -48,6 +48,16 @@ pub struct RunOptions {
     /// Where the guest's print! output goes.
     #[arg(long, value_name = "WHERE", value_enum, default_value_t = GuestPrint::Stdout)]
     guest_print: GuestPrint,
+    /// Serve gdb on 127.0.0.1:PORT: wait for `target remote :PORT`, stopped before
+    /// the guest's first instruction (build with `--features gdb`).
+    #[cfg(feature = "gdb")]
+    #[arg(long, value_name = "PORT")]
+    gdb: Option<u16>,
+    /// Write an ELF core file into DIR if the guest faults (build with
+    /// `--features crashdump`).
+    #[cfg(feature = "crashdump")]
+    #[arg(long, value_name = "DIR")]
+    core_dir: Option<std::path::PathBuf>,
 }
 
 /// Where the guest's `print!` output goes.
@@ -155,6 +165,15 @@ fn builder(options: &RunOptions) -> SandboxBuilder {
     }
     if let Some(bytes) = options.output_buffer {
         builder = builder.output_buffer_size(bytes);
+    }
+    #[cfg(feature = "gdb")]
+    if let Some(port) = options.gdb {
+        eprintln!("hyperlight: waiting for gdb: gdb {} -ex 'target remote :{port}'", options.guest.display());
+        builder = builder.debug_port(port);
+    }
+    #[cfg(feature = "crashdump")]
+    if let Some(dir) = &options.core_dir {
+        builder = builder.crash_dump_dir(dir);
     }
     match options.guest_print {
         // The library's default print already writes to stdout.

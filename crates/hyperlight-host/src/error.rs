@@ -49,6 +49,16 @@ pub enum BuildError {
     /// The guest's initialisation failed (it panicked, faulted, or misbehaved).
     #[error("guest initialisation failed: {0}")]
     Init(Box<CallError>),
+    /// The gdb debug port could not be opened, or gdb's connection failed (feature
+    /// `gdb`).
+    #[cfg(feature = "gdb")]
+    #[error("cannot serve gdb on 127.0.0.1:{port}: {source}")]
+    DebugPort {
+        /// The port asked for.
+        port: u16,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Why a call into the guest failed.

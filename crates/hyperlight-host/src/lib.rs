@@ -27,6 +27,8 @@
 //! folder for the architecture and how to write a guest.
 #![deny(missing_docs)]
 
+#[cfg_attr(not(any(feature = "gdb", feature = "crashdump")), allow(dead_code))]
+mod debug;
 mod error;
 mod func;
 mod mem;

@@ -8,6 +8,7 @@ pub fn register() {
     register_function("Add", |a: i32, b: i32| a.wrapping_add(b));
     register_function("SumEight", sum_eight);
     register_function("Concat12", concat12);
+    register_function("Square", square);
 }
 
 /// The sum of the numbers, plus 1 if `g`, plus the length of `h`.
@@ -34,4 +35,11 @@ fn concat12(
     l: String,
 ) -> String {
     [a, b, c, d, e, f, g, h, i, j, k, l].concat()
+}
+
+/// A function of its own (never inlined), so that a debugger can break on
+/// `simpleguest::args::square`, read `x`, and `finish` to see the result.
+#[inline(never)]
+fn square(x: i64) -> i64 {
+    x.wrapping_mul(x)
 }

@@ -31,6 +31,7 @@ use crate::vm::{self, cpu};
 pub struct SandboxBuilder {
     config: SandboxConfig,
     host_functions: HostFunctions,
+    debug: crate::debug::DebugConfig,
 }
 
 impl SandboxBuilder {
@@ -118,6 +119,23 @@ impl SandboxBuilder {
         self
     }
 
+    /// Serves the GDB remote protocol on `127.0.0.1:port` (feature `gdb`): `build_*`
+    /// waits until gdb connects, and the guest stops before its first instruction.
+    /// Calls have no deadline while gdb is attached. See docs/debugging.md.
+    #[cfg(feature = "gdb")]
+    pub fn debug_port(mut self, port: u16) -> SandboxBuilder {
+        self.debug.debug_port = Some(port);
+        self
+    }
+
+    /// Writes an ELF core file into `dir` when the guest faults (feature
+    /// `crashdump`); see [`Sandbox::last_crash_dump`](crate::Sandbox::last_crash_dump).
+    #[cfg(feature = "crashdump")]
+    pub fn crash_dump_dir(mut self, dir: impl Into<std::path::PathBuf>) -> SandboxBuilder {
+        self.debug.crash_dump_dir = Some(dir.into());
+        self
+    }
+
     /// Creates a sandbox running the guest ELF executable at `path`.
     pub fn build_from_file(self, path: impl AsRef<Path>) -> Result<Sandbox, BuildError> {
         let path = path.as_ref();
@@ -137,7 +155,8 @@ impl SandboxBuilder {
         write_image(&image, bytes, &layout, &mut mem)?;
         let mut vm = vm::create(&mem)?;
         cpu::enter_user_mode(vm.as_mut(), &layout)?;
-        Sandbox::start(vm, mem, layout, self.host_functions, self.config, guest_id(&image, bytes))
+        let debug = self.debug.start()?;
+        Sandbox::start(vm, mem, layout, self.host_functions, self.config, guest_id(&image, bytes), debug)
             .map_err(|e| BuildError::Init(Box::new(e)))
     }
 }

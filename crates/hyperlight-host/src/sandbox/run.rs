@@ -19,7 +19,10 @@ impl Sandbox {
     /// Runs the guest until it exits through [`ExitPort::Ready`].
     pub(crate) fn run_until_ready(&mut self) -> Result<(), CallError> {
         loop {
-            match self.vm.run()? {
+            self.debug_before_run()?;
+            let exit = self.vm.run()?;
+            let Some(exit) = self.debug_exit(exit)? else { continue };
+            match exit {
                 VmExit::IoOut { port, data } => match ExitPort::from_port(port) {
                     Some(ExitPort::Ready) => return Ok(()),
                     Some(ExitPort::HostCall) => self.serve_host_call()?,

@@ -40,6 +40,9 @@ pub struct Sandbox {
     /// Set by a fault, a kill or a deadline: the guest's state is unknown, so every call
     /// fails until a restore.
     pub(crate) poisoned: bool,
+    /// The gdb session and crash-dump settings (empty without those features).
+    #[cfg_attr(not(any(feature = "gdb", feature = "crashdump")), allow(dead_code))]
+    pub(crate) debug: crate::debug::DebugState,
 }
 
 impl Drop for Sandbox {
@@ -64,8 +67,10 @@ impl Sandbox {
         host_functions: HostFunctions,
         config: SandboxConfig,
         guest_id: u64,
+        debug: crate::debug::DebugState,
     ) -> Result<Sandbox, CallError> {
         let mut sandbox = Sandbox::assemble(vm, mem, layout, host_functions, config, None, guest_id);
+        sandbox.debug = debug;
         sandbox.run_call(Some(config.init_timeout))?;
         let regs = sandbox.vm.registers()?;
         let sregs = sandbox.vm.special_registers()?;
@@ -94,6 +99,7 @@ impl Sandbox {
             interrupt,
             guest_id,
             poisoned: false,
+            debug: crate::debug::DebugState::default(),
         }
     }
 
@@ -146,6 +152,7 @@ impl Sandbox {
     /// protocol (see `vm/interrupt.rs`).
     fn run_call(&mut self, timeout: Option<Duration>) -> Result<(), CallError> {
         let id = self.interrupt.begin();
+        let timeout = self.debug_timeout(timeout);
         let deadline = timeout.map(|t| Deadline::start(&self.interrupt, id, t));
         let result = self.run_until_ready();
         drop(deadline);

@@ -148,6 +148,18 @@ impl Interrupt {
         true
     }
 
+    /// Makes the running call leave the guest without cancelling it (gdb's Ctrl-C:
+    /// the debugger stops it at the next run). Does nothing between calls.
+    #[cfg(feature = "gdb")]
+    pub(crate) fn pause(&self) {
+        let s = self.lock();
+        if s.running {
+            set_flag(&s, 1);
+            // SAFETY: as in `stop`: tgkill to a thread of this process, handler installed.
+            unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), s.tid, interrupt_signal()) };
+        }
+    }
+
     /// The VM is going away: never touch its flag again.
     pub(crate) fn detach(&self) {
         let mut s = self.lock();

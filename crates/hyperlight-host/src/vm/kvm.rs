@@ -345,4 +345,63 @@ impl Backend for KvmVm {
         let x = kvm_xcrs { nr_xcrs: 1, flags: 0, xcrs, padding: [0; 16] };
         self.vcpu.set_xcrs(&x).map_err(op("KVM_SET_XCRS"))
     }
+
+    // --- Debugger support (feature `gdb`): see `crate::debug`.
+    #[cfg(feature = "gdb")]
+    fn fpu(&self) -> Result<crate::vm::debug_regs::FpuState, HypervisorError> {
+        let f = self.vcpu.get_fpu().map_err(op("KVM_GET_FPU"))?;
+        Ok(crate::vm::debug_regs::FpuState {
+            st: f.fpr,
+            fcw: f.fcw,
+            fsw: f.fsw,
+            ftw: f.ftwx,
+            last_opcode: f.last_opcode,
+            last_ip: f.last_ip,
+            last_dp: f.last_dp,
+            xmm: f.xmm,
+            mxcsr: f.mxcsr,
+        })
+    }
+
+    #[cfg(feature = "gdb")]
+    fn set_fpu(&mut self, s: &crate::vm::debug_regs::FpuState) -> Result<(), HypervisorError> {
+        let f = kvm_bindings::kvm_fpu {
+            fpr: s.st,
+            fcw: s.fcw,
+            fsw: s.fsw,
+            ftwx: s.ftw,
+            last_opcode: s.last_opcode,
+            last_ip: s.last_ip,
+            last_dp: s.last_dp,
+            xmm: s.xmm,
+            mxcsr: s.mxcsr,
+            ..Default::default()
+        };
+        self.vcpu.set_fpu(&f).map_err(op("KVM_SET_FPU"))
+    }
+
+    #[cfg(feature = "gdb")]
+    fn debug_registers(&self) -> Result<crate::vm::debug_regs::DebugRegisters, HypervisorError> {
+        let d = self.vcpu.get_debug_regs().map_err(op("KVM_GET_DEBUGREGS"))?;
+        Ok(crate::vm::debug_regs::DebugRegisters { dr: d.db, dr6: d.dr6, dr7: d.dr7 })
+    }
+
+    #[cfg(feature = "gdb")]
+    fn set_debug_registers(&mut self, r: &crate::vm::debug_regs::DebugRegisters) -> Result<(), HypervisorError> {
+        let d = kvm_bindings::kvm_debugregs { db: r.dr, dr6: r.dr6, dr7: r.dr7, ..Default::default() };
+        self.vcpu.set_debug_regs(&d).map_err(op("KVM_SET_DEBUGREGS"))
+    }
+
+    /// Under PVM (the `kvm_pvm` module: KVM without VT-x/SVM) debug registers never
+    /// fire for CPL3 code; on hardware KVM the guest owns them. Override with
+    /// HYPERLIGHT_HW_BREAKPOINTS=0 or 1.
+    #[cfg(feature = "gdb")]
+    fn hardware_breakpoints_work(&self) -> bool {
+        match std::env::var("HYPERLIGHT_HW_BREAKPOINTS").as_deref() {
+            Ok("1") => true,
+            Ok("0") => false,
+            _ => !std::path::Path::new("/sys/module/kvm_pvm").exists(),
+        }
+    }
+    // --- end of debugger support
 }

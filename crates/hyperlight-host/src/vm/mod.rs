@@ -11,6 +11,8 @@
 pub(crate) mod cpu;
 #[cfg(test)]
 pub(crate) mod fake;
+#[cfg(feature = "gdb")]
+pub(crate) mod debug_regs;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
 pub(crate) mod pool;
@@ -191,6 +193,40 @@ pub(crate) trait Backend: Send + fmt::Debug {
     fn poolable(&self) -> bool {
         true
     }
+
+    // --- Debugger support (feature `gdb`; see `crate::debug`). A
+    // backend that lacks a part says so through the default: unsupported.
+    /// The x87 and SSE registers.
+    #[cfg(feature = "gdb")]
+    fn fpu(&self) -> Result<debug_regs::FpuState, HypervisorError> {
+        Err(unsupported("get FPU state"))
+    }
+    /// Sets the x87 and SSE registers.
+    #[cfg(feature = "gdb")]
+    fn set_fpu(&mut self, _fpu: &debug_regs::FpuState) -> Result<(), HypervisorError> {
+        Err(unsupported("set FPU state"))
+    }
+    /// The debug registers.
+    #[cfg(feature = "gdb")]
+    fn debug_registers(&self) -> Result<debug_regs::DebugRegisters, HypervisorError> {
+        Err(unsupported("get debug registers"))
+    }
+    /// Sets the debug registers.
+    #[cfg(feature = "gdb")]
+    fn set_debug_registers(&mut self, _regs: &debug_regs::DebugRegisters) -> Result<(), HypervisorError> {
+        Err(unsupported("set debug registers"))
+    }
+    /// Whether a breakpoint set in DR0-DR3 raises #DB for the guest's (CPL3) code.
+    #[cfg(feature = "gdb")]
+    fn hardware_breakpoints_work(&self) -> bool {
+        false
+    }
+    // --- end of debugger support
+}
+
+#[cfg(feature = "gdb")]
+fn unsupported(operation: &'static str) -> HypervisorError {
+    HypervisorError::Operation { operation, source: io::ErrorKind::Unsupported.into() }
 }
 
 /// Creates a VM over `mem` with the best backend available on this machine.

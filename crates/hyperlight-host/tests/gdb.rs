@@ -1,0 +1,187 @@
+//! The gdb stub, driven by the real gdb in batch mode (feature `gdb`):
+//! `cargo test -p hyperlight-host --features gdb --test gdb`.
+//!
+//! Each test starts a sandbox with a debug port in a thread, then runs
+//! `gdb -batch` against it and checks what gdb printed.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hyperlight_host::{CallError, SandboxBuilder};
+
+/// A local port that was free a moment ago.
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local address").port()
+}
+
+/// Waits until something listens on `port` (without connecting: the sandbox
+/// accepts exactly one connection, gdb's).
+fn wait_listening(port: u16) {
+    let needle = format!(":{port:04X} 00000000:0000 0A");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| t.contains(&needle)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("nothing listens on port {port}");
+}
+
+fn gdb(guest: &str, port: u16, commands: &[&str]) -> Command {
+    let mut cmd = Command::new("gdb");
+    cmd.args(["-batch", "-nx"]).arg(common::guest_path(guest));
+    cmd.args(["-ex", "set pagination off", "-ex", &format!("target remote :{port}")]);
+    for c in commands {
+        cmd.args(["-ex", c]);
+    }
+    cmd
+}
+
+/// Runs gdb to its end (at most a minute); returns stdout and stderr.
+fn run(mut cmd: Command) -> String {
+    wait_output(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("gdb runs (is gdb installed?)"))
+}
+
+/// Waits for gdb to end (killing it after a minute); returns stdout and stderr.
+fn wait_output(mut child: Child) -> String {
+    let start = Instant::now();
+    while child.try_wait().expect("wait for gdb").is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("gdb output");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn break_step_finish_across_calls() {
+    let port = free_port();
+    let host = std::thread::spawn(move || {
+        let mut sb = SandboxBuilder::new()
+            .debug_port(port)
+            .build_from_file(common::guest_path("simpleguest-exec"))
+            .expect("sandbox with gdb attached");
+        let first: i64 = sb.call("Square", 7i64).expect("first call");
+        let second: i64 = sb.call("Square", 9i64).expect("second call, after a host round trip");
+        (first, second)
+    });
+    wait_listening(port);
+    let out = run(gdb(
+        "simpleguest-exec",
+        port,
+        &[
+            "break simpleguest::args::square",
+            "continue",
+            "info registers rip",
+            "print/d $rdi",
+            "stepi",
+            "info registers rip",
+            "finish",
+            "print/d $rax",
+            "continue",
+            "print/d $rdi",
+            "delete",
+            "continue",
+        ],
+    ));
+    let (first, second) = host.join().expect("host thread");
+    assert_eq!((first, second), (49, 81), "gdb output:\n{out}");
+    for expected in [
+        "Breakpoint 1 at",
+        "Breakpoint 1, ",
+        "simpleguest::args::square",
+        "= 7",
+        "Value returned is",
+        "= 49",
+        "= 9",
+        "exited normally",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing from gdb's output:\n{out}");
+    }
+    // `info registers rip` twice: at the breakpoint, then one instruction on.
+    let rips: Vec<&str> = out.lines().filter(|l| l.starts_with("rip")).collect();
+    assert!(rips.len() >= 2 && rips[0] != rips[1], "stepi moved rip: {rips:?}\n{out}");
+    assert!(rips[0].contains("square"), "rip at the breakpoint is in square: {rips:?}");
+}
+
+#[test]
+fn ctrl_c_stops_a_spinning_guest_and_kill_cancels_the_call() {
+    let port = free_port();
+    let host = std::thread::spawn(move || {
+        let mut sb = SandboxBuilder::new()
+            .debug_port(port)
+            .build_from_file(common::guest_path("simpleguest-exec"))
+            .expect("sandbox with gdb attached");
+        let clean = sb.snapshot().expect("snapshot");
+        let spin = sb.call::<()>("Spin", ());
+        // A killed call poisons the sandbox; a restore makes it answer again.
+        sb.restore(&clean).expect("restore");
+        let after = sb.call::<i32>("EchoI32", 5);
+        (spin, after)
+    });
+    wait_listening(port);
+    let mut cmd = gdb("simpleguest-exec", port, &["continue", "info registers rip", "bt 1", "kill"]);
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("gdb runs");
+    // Let gdb attach and the guest reach Spin (gdb's piped output is buffered, so
+    // there is no "Continuing." to wait for), then press Ctrl-C.
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // SAFETY: kill(2) on our own child process.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = wait_output(child);
+    let (spin, after) = host.join().expect("host thread");
+    assert!(out.contains("SIGINT"), "gdb reports the interrupt:\n{out}");
+    assert!(out.contains("spin"), "the guest stopped in Spin:\n{out}");
+    assert!(matches!(spin, Err(CallError::Cancelled)), "gdb's kill cancels the call: {spin:?}\n{out}");
+    assert_eq!(after.expect("the sandbox answers after gdb is gone"), 5);
+}
+
+#[test]
+fn memory_reads_hide_breakpoints_and_hardware_breakpoints_are_refused_under_pvm() {
+    let port = free_port();
+    let host = std::thread::spawn(move || {
+        let mut sb = SandboxBuilder::new()
+            .debug_port(port)
+            .build_from_file(common::guest_path("simpleguest-exec"))
+            .expect("sandbox with gdb attached");
+        sb.call::<i64>("Square", 3i64).expect("call")
+    });
+    wait_listening(port);
+    let out = run(gdb(
+        "simpleguest-exec",
+        port,
+        &[
+            // Insert breakpoints at once (not only on resume), so that the read
+            // after `break` sees memory with the int3 in it.
+            "set breakpoint always-inserted on",
+            "set language c",
+            "x/4xb 'simpleguest::args::square'",
+            "break simpleguest::args::square",
+            "x/4xb 'simpleguest::args::square'",
+            "monitor regs",
+            "hbreak simpleguest::args::square",
+            "continue",
+            "delete 2",
+            "continue",
+            "print/d $rdi",
+            "continue",
+        ],
+    ));
+    assert_eq!(host.join().expect("host thread"), 9);
+    let dumps: Vec<&str> = out.lines().filter(|l| l.contains("square") && l.contains(">:")).collect();
+    assert!(dumps.len() == 2 && dumps[0] == dumps[1], "int3 not visible to gdb: {dumps:?}\n{out}");
+    assert!(!dumps[0].contains("0xcc"), "{out}");
+    assert!(out.contains("cr3 0x") && out.contains("fs_base"), "monitor regs:\n{out}");
+    assert!(out.contains("= 3"), "the software breakpoint still works:\n{out}");
+    if std::path::Path::new("/sys/module/kvm_pvm").exists() {
+        assert!(out.contains("Cannot insert hardware breakpoint"), "hbreak refused under PVM:\n{out}");
+    }
+}
