@@ -185,3 +185,39 @@ fn memory_reads_hide_breakpoints_and_hardware_breakpoints_are_refused_under_pvm(
         assert!(out.contains("Cannot insert hardware breakpoint"), "hbreak refused under PVM:\n{out}");
     }
 }
+
+#[test]
+fn breakpoints_survive_snapshot_and_restore_and_stay_out_of_snapshots() {
+    let port = free_port();
+    let host = std::thread::spawn(move || {
+        let mut sb = SandboxBuilder::new()
+            .debug_port(port)
+            .build_from_file(common::guest_path("simpleguest-exec"))
+            .expect("sandbox with gdb attached");
+        let first: i64 = sb.call("Square", 2i64).expect("first call");
+        // The breakpoint is in guest memory now; the snapshot must not carry it, and
+        // the restore must not wipe it.
+        let snap = sb.snapshot().expect("snapshot");
+        let second: i64 = sb.call("Square", 3i64).expect("second call");
+        sb.restore(&snap).expect("restore");
+        let third: i64 = sb.call("Square", 4i64).expect("third call, after the restore");
+        // A sandbox from the snapshot has no debugger: an int3 left in its code
+        // would fault.
+        let mut twin = hyperlight_host::Sandbox::from_snapshot(&snap, hyperlight_host::HostFunctions::new())
+            .expect("from snapshot");
+        let twin_result: i64 = twin.call("Square", 5i64).expect("a sandbox from the snapshot runs clean");
+        (first, second, third, twin_result)
+    });
+    wait_listening(port);
+    let out = run(gdb(
+        "simpleguest-exec",
+        port,
+        &["break simpleguest::args::square", "continue", "continue", "print/d $rdi", "continue", "print/d $rdi", "delete", "continue"],
+    ));
+    let results = host.join().expect("host thread");
+    assert_eq!(results, (4, 9, 16, 25), "gdb output:\n{out}");
+    // Hit in the first call, the second (after the snapshot) and the third (after the
+    // restore).
+    assert_eq!(out.matches("Breakpoint 1, ").count(), 3, "gdb output:\n{out}");
+    assert!(out.contains("= 3") && out.contains("= 4"), "gdb output:\n{out}");
+}

@@ -91,6 +91,28 @@ impl Sandbox {
         Ok(Some(exit))
     }
 
+    /// Hook: a snapshot is about to freeze memory: the debugger's `int3`s come out,
+    /// so that no snapshot (nor a sandbox made from one) carries them.
+    #[inline]
+    pub(crate) fn debug_breakpoints_out(&mut self) -> Result<(), CallError> {
+        #[cfg(feature = "gdb")]
+        if self.debug.gdb.is_some() {
+            return self.gdb_breakpoints(false);
+        }
+        Ok(())
+    }
+
+    /// Hook: after a snapshot or a restore: the debugger's `int3`s go back in (a
+    /// restore put the snapshot's bytes back over them).
+    #[inline]
+    pub(crate) fn debug_breakpoints_in(&mut self) -> Result<(), CallError> {
+        #[cfg(feature = "gdb")]
+        if self.debug.gdb.is_some() {
+            return self.gdb_breakpoints(true);
+        }
+        Ok(())
+    }
+
     /// The deadline of a call: none while a debugger is attached, since a guest
     /// stopped at a breakpoint must not time out.
     #[inline]

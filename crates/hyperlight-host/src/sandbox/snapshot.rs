@@ -67,6 +67,14 @@ impl Snapshot {
     }
 }
 
+/// A debugger hook's failure during a snapshot or restore.
+fn snapshot_error(e: crate::error::CallError) -> SnapshotError {
+    match e {
+        crate::error::CallError::Hypervisor(h) => SnapshotError::Hypervisor(h),
+        other => SnapshotError::Memory(std::io::Error::other(other.to_string())),
+    }
+}
+
 impl Sandbox {
     /// Freezes the sandbox as it is now, between calls.
     ///
@@ -77,7 +85,9 @@ impl Sandbox {
         if self.poisoned {
             return Err(SnapshotError::Poisoned);
         }
+        self.debug_breakpoints_out().map_err(snapshot_error)?;
         let result = self.freeze();
+        self.debug_breakpoints_in().map_err(snapshot_error)?;
         if result.is_err() {
             // Memory may be half switched over: trust nothing until a restore.
             self.poisoned = true;
@@ -115,7 +125,7 @@ impl Sandbox {
         if s.layout != self.layout {
             return Err(SnapshotError::Mismatch { what: "the snapshot has another memory layout" });
         }
-        let result = self.put_back(s);
+        let result = self.put_back(s).and_then(|()| self.debug_breakpoints_in().map_err(snapshot_error));
         // Only a complete restore makes the guest's state known again.
         self.poisoned = result.is_err();
         result

@@ -398,6 +398,30 @@ impl Sandbox {
         }
     }
 
+    /// Takes every software breakpoint out of guest memory (`insert == false`), or puts
+    /// them all back (`insert == true`), reading the bytes under them anew (a restore
+    /// may have changed them).
+    pub(crate) fn gdb_breakpoints(&mut self, insert: bool) -> Result<(), CallError> {
+        let Some(mut session) = self.debug.gdb.take() else { return Ok(()) };
+        let result = (|| {
+            let cr3 = self.vm.special_registers()?.cr3;
+            for (addr, original) in session.breakpoints.iter_mut() {
+                if insert {
+                    let mut under = [0u8];
+                    if page_walk::read(&self.mem, cr3, *addr, &mut under) == 1 && under[0] != INT3 {
+                        *original = under[0];
+                    }
+                    page_walk::write(&mut self.mem, cr3, *addr, &[INT3]);
+                } else {
+                    page_walk::write(&mut self.mem, cr3, *addr, &[*original]);
+                }
+            }
+            Ok(())
+        })();
+        self.debug.gdb = Some(session);
+        result
+    }
+
     /// gdb is gone: takes the breakpoints out and lets the guest run freely.
     fn gdb_detach(&mut self, session: Box<Session>) -> Result<(), CallError> {
         let mut session = session;
