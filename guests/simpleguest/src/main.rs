@@ -14,6 +14,7 @@
 extern crate alloc;
 
 mod args;
+mod dirty;
 mod echo;
 mod failures;
 mod faults;
@@ -31,4 +32,5 @@ fn init() {
     failures::register();
     memory::register();
     faults::register();
+    dirty::register();
 }
