@@ -15,6 +15,7 @@
 extern crate alloc;
 
 mod args;
+mod dirty;
 mod echo;
 mod failures;
 mod faults;
@@ -34,4 +35,5 @@ fn init() {
     memory::register();
     faults::register();
     state::register();
+    dirty::register();
 }
