@@ -74,6 +74,10 @@ pub(crate) struct KvmVm {
     vm: VmFd,
     xcr0: u64,
     memory_size: usize,
+    /// The XCR0 last set. Only the host sets it (XSETBV is privileged: a CPL3 guest
+    /// gets #GP), so a restore skips KVM_SET_XCRS when the value is unchanged: each
+    /// vCPU ioctl costs a vCPU load and put (several microseconds on PVM).
+    xcr0_set: Option<u64>,
 }
 
 impl KvmVm {
@@ -101,7 +105,7 @@ impl KvmVm {
             operation: "KVM_SET_USER_MEMORY_REGION",
             source: io::Error::from(io::ErrorKind::InvalidInput),
         })?;
-        Ok(KvmVm { vcpu, vm, xcr0: sys.xcr0, memory_size })
+        Ok(KvmVm { vcpu, vm, xcr0: sys.xcr0, memory_size, xcr0_set: None })
     }
 }
 
@@ -305,7 +309,7 @@ impl Backend for KvmVm {
             return Err(invalid("KVM_SET_XSAVE"));
         }
         self.set_special_registers(&state.sregs)?;
-        if state.xcr0 != 0 {
+        if state.xcr0 != 0 && self.xcr0_set != Some(state.xcr0) {
             self.set_xcr0(state.xcr0)?;
         }
         let mut xsave = kvm_xsave::default();
@@ -343,7 +347,10 @@ impl Backend for KvmVm {
         let mut xcrs = [kvm_bindings::kvm_xcr::default(); 16];
         xcrs[0] = kvm_bindings::kvm_xcr { xcr: 0, reserved: 0, value: xcr0 };
         let x = kvm_xcrs { nr_xcrs: 1, flags: 0, xcrs, padding: [0; 16] };
-        self.vcpu.set_xcrs(&x).map_err(op("KVM_SET_XCRS"))
+        self.xcr0_set = None;
+        self.vcpu.set_xcrs(&x).map_err(op("KVM_SET_XCRS"))?;
+        self.xcr0_set = Some(xcr0);
+        Ok(())
     }
 
     // --- Debugger support (feature `gdb`): see `crate::debug`.
