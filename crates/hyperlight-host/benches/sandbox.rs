@@ -65,6 +65,7 @@ fn call(c: &mut Criterion) {
 /// From `kill()` on another thread to the spinning call's return on this one.
 fn kill(c: &mut Criterion) {
     let mut sandbox = simpleguest();
+    let clean = sandbox.snapshot().expect("snapshot");
     let handle = sandbox.interrupt_handle();
     let mut g = c.benchmark_group("kill");
     g.sample_size(30);
@@ -76,16 +77,22 @@ fn kill(c: &mut Criterion) {
                 let killer = std::thread::spawn(move || {
                     // Let the guest get going; kill only once the call is running.
                     std::thread::sleep(Duration::from_millis(2));
-                    while !h.kill() {
+                    // The clock starts before the kill() that finds the call running.
+                    loop {
+                        let before = Instant::now();
+                        if h.kill() {
+                            break before;
+                        }
                         std::thread::yield_now();
                     }
-                    Instant::now()
                 });
                 let r = sandbox.call::<()>("Spin", ());
                 let returned = Instant::now();
                 assert!(matches!(r, Err(hyperlight_host::CallError::Cancelled)), "{r:?}");
                 let killed = killer.join().expect("killer thread");
                 total += returned.saturating_duration_since(killed);
+                // A killed call poisons the sandbox: restore (not timed).
+                sandbox.restore(&clean).expect("restore");
             }
             total
         })
