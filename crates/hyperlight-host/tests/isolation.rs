@@ -77,3 +77,15 @@ fn creating_and_dropping_sandboxes_does_not_leak_fds() {
     let after = open_fds();
     assert!(after <= before + 2, "{before} fds open before 200 sandboxes, {after} after");
 }
+
+/// The types users move and share between threads say so in their bounds.
+#[test]
+fn thread_safety_of_the_public_types() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<hyperlight_host::Sandbox>();
+    send_sync::<hyperlight_host::Snapshot>();
+    send_sync::<hyperlight_host::InterruptHandle>();
+    send_sync::<hyperlight_host::HostFunctions>();
+    send_sync::<hyperlight_host::SandboxBuilder>();
+}
