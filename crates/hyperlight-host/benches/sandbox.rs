@@ -12,20 +12,14 @@
 //! Run with `cargo xtask bench` (builds the guests first). Set `KVM_LIMITS` to the
 //! kvm-limits script to use another copy, or to `off` to skip the ratios.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{guest, median_us, raw_limits, raw_row};
 
 use criterion::{criterion_group, Criterion};
 use hyperlight_host::{Sandbox, SandboxBuilder};
-
-fn guest(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("HYPERLIGHT_GUESTS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/target/x86_64-unknown-none/release")
-    });
-    let path = dir.join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask guests` first", path.display()))
-}
 
 fn simpleguest() -> Sandbox {
     SandboxBuilder::new()
@@ -102,48 +96,16 @@ fn kill(c: &mut Criterion) {
 
 criterion_group!(benches, create, call, kill);
 
-/// Medians of kvm-limits (group 3: cold boot; group 4: exit round trips), in us.
-fn raw_limits() -> Option<(f64, f64)> {
-    let script = match std::env::var("KVM_LIMITS") {
-        Ok(s) if s == "off" => return None,
-        Ok(s) => PathBuf::from(s),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/kvm-limits"),
-    };
-    let out = Command::new(&script).arg("--medians").env("QUICK", "1").env("TESTS", "34").output();
-    let out = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        Ok(o) => {
-            eprintln!("kvm-limits failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr));
-            return None;
-        }
-        Err(e) => {
-            eprintln!("kvm-limits not run ({}): {e}", script.display());
-            return None;
-        }
-    };
-    let find = |needle: &str| {
-        out.lines().find(|l| l.contains(needle)).and_then(|l| l.rsplit('\t').next()?.trim().parse::<f64>().ok())
-    };
-    Some((find("[long] TOTAL cold boot")?, find("CPL3 PIO")?))
-}
-
-/// Criterion's median estimate for a benchmark id, in us.
-fn median_us(id: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let path = target.join("criterion").join(id).join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some(v["median"]["point_estimate"].as_f64()? / 1000.0)
-}
-
 fn main() {
-    // Raw figures first, then ours, so both come from the same run.
-    let raw = raw_limits();
+    let since = SystemTime::now();
+    // Raw figures first, then ours, so both come from the same run (group 3: cold
+    // boot; group 4: exit round trips).
+    let raw = raw_limits("34");
     benches();
     Criterion::default().configure_from_args().final_summary();
-    let Some((cold_boot, round_trip)) = raw else {
+    let Some((cold_boot, round_trip)) =
+        raw.and_then(|r| Some((raw_row(&r, "[long] TOTAL cold boot")?, raw_row(&r, "CPL3 PIO")?)))
+    else {
         println!("no kvm-limits figures: ratios not reported");
         return;
     };
@@ -154,7 +116,7 @@ fn main() {
         ("call/one_host_call", 2.0 * round_trip, "2 exit round trips"),
         ("kill/spinning_guest", round_trip, "1 exit round trip"),
     ] {
-        match median_us(id) {
+        match median_us(id, since) {
             Some(m) => println!("  {id:<22} median {m:>9.1} us = {:>5.2} x {what} ({raw:.1} us)", m / raw),
             None => println!("  {id:<22} (not run)"),
         }

@@ -15,26 +15,20 @@
 //! Run with `cargo xtask bench` (builds the guests first). Set `KVM_LIMITS` to the
 //! kvm-limits script to use another copy, or to `off` to skip the ratios.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{BenchmarkId, Criterion};
 use hyperlight_host::{set_vm_pool_capacity, vm_pool_len, HostFunctions, Sandbox, SandboxBuilder};
 
+use common::{guest, median_us, raw_limits};
+
 const PAGE: u64 = 4096;
 const HEAPS: [(&str, u64); 3] = [("1MiB", 1 << 20), ("64MiB", 64 << 20), ("1GiB", 1 << 30)];
 const DIRTY: [u32; 3] = [1, 64, 4096];
-
-fn guest(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("HYPERLIGHT_GUESTS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/target/x86_64-unknown-none/release")
-    });
-    let path = dir.join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask guests` first", path.display()))
-}
 
 /// Durations measured outside criterion's timed regions, by label.
 static SIDE: Mutex<BTreeMap<String, Vec<Duration>>> = Mutex::new(BTreeMap::new());
@@ -158,46 +152,6 @@ fn from_snapshot(c: &mut Criterion) {
     set_vm_pool_capacity(hyperlight_host::DEFAULT_VM_POOL_CAPACITY);
 }
 
-/// kvm-limits medians (groups 1, 4, 5), in us, by whitespace-normalised row name.
-fn raw_limits() -> Option<BTreeMap<String, f64>> {
-    let script = match std::env::var("KVM_LIMITS") {
-        Ok(s) if s == "off" => return None,
-        Ok(s) => PathBuf::from(s),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/kvm-limits"),
-    };
-    let out = Command::new(&script).arg("--medians").env("QUICK", "1").env("TESTS", "145").output();
-    let out = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        Ok(o) => {
-            eprintln!("kvm-limits failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr));
-            return None;
-        }
-        Err(e) => {
-            eprintln!("kvm-limits not run ({}): {e}", script.display());
-            return None;
-        }
-    };
-    let rows = out.lines().filter_map(|l| {
-        let mut cols = l.split('\t');
-        let (_group, name, median) = (cols.next()?, cols.next()?, cols.next()?);
-        Some((name.split_whitespace().collect::<Vec<_>>().join(" "), median.trim().parse().ok()?))
-    });
-    Some(rows.collect())
-}
-
-/// Criterion's median estimate for a benchmark id, in us, if it ran in this process.
-fn median_us(id: &str, since: SystemTime) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let path = target.join("criterion").join(id).join("new/estimates.json");
-    if std::fs::metadata(&path).and_then(|m| m.modified()).ok()? < since {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    Some(v["median"]["point_estimate"].as_f64()? / 1000.0)
-}
-
 /// A group-5 row for `n` dirty pages. kvm-limits measures N = 1, 16, 256, 4096; other
 /// N are interpolated linearly between the neighbours (the costs are per page).
 fn raw_reset(raw: &BTreeMap<String, f64>, n: u32, what: &str) -> Option<f64> {
@@ -278,7 +232,7 @@ fn report(raw: &BTreeMap<String, f64>, since: SystemTime) {
 fn main() {
     let since = SystemTime::now();
     // Raw figures first, then ours, so both come from the same run.
-    let raw = raw_limits();
+    let raw = raw_limits("145");
     let mut c = Criterion::default().configure_from_args();
     restore(&mut c);
     call_restore(&mut c);
