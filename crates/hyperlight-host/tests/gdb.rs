@@ -221,3 +221,45 @@ fn breakpoints_survive_snapshot_and_restore_and_stay_out_of_snapshots() {
     assert_eq!(out.matches("Breakpoint 1, ").count(), 3, "gdb output:\n{out}");
     assert!(out.contains("= 3") && out.contains("= 4"), "gdb output:\n{out}");
 }
+
+#[test]
+fn writing_registers_and_memory_changes_the_guest_and_detach_lets_it_run_on() {
+    let port = free_port();
+    let host = std::thread::spawn(move || {
+        let mut sb = SandboxBuilder::new()
+            .debug_port(port)
+            .build_from_file(common::guest_path("simpleguest-exec"))
+            .expect("sandbox with gdb attached");
+        let first: i64 = sb.call("Square", 3i64).expect("first call");
+        // gdb has detached: no more stops.
+        let second: i64 = sb.call("Square", 6i64).expect("second call, after detach");
+        (first, second)
+    });
+    wait_listening(port);
+    let out = run(gdb(
+        "simpleguest-exec",
+        port,
+        &[
+            // Break on the function's first instruction, where the argument is still
+            // only in rdi; then C expressions, for the casts below.
+            "set language rust",
+            "break *simpleguest::args::square",
+            "continue",
+            "set language c",
+            // Make the argument 10, so that 100 comes back.
+            "set $rdi = 10",
+            "print/d $rdi",
+            // Memory: write and read back a word on the stack, below the red zone.
+            "set {long}($rsp - 256) = 0x1122334455667788",
+            "print/x {long}($rsp - 256)",
+            "delete",
+            "detach",
+        ],
+    ));
+    let (first, second) = host.join().expect("host thread");
+    assert_eq!(first, 100, "the written rdi reached the guest; gdb output:\n{out}");
+    assert_eq!(second, 36, "gdb output:\n{out}");
+    assert!(out.contains("= 10"), "gdb output:\n{out}");
+    assert!(out.contains("0x1122334455667788"), "gdb output:\n{out}");
+    assert!(out.contains("detached"), "gdb output:\n{out}");
+}
