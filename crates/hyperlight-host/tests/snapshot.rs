@@ -141,3 +141,21 @@ fn snapshots_of_snapshots_and_switching_between_them() {
     let mut fresh = Sandbox::from_snapshot(&one, HostFunctions::new()).unwrap();
     assert_eq!(fresh.call::<u64>("ReadCounter", ()).unwrap(), 0);
 }
+
+#[test]
+fn a_debug_exception_changes_dr6_and_restore_puts_it_back() {
+    // A single-step trap (#DB) sets DR6 inside the guest; the restore must reset it
+    // like every other register, even though only a debug exception can change it.
+    let mut sb = simpleguest();
+    let snap = sb.snapshot().unwrap();
+    let before = snap.to_bytes().unwrap();
+    let err = sb.call::<()>("Fault", "trap_flag".to_string()).unwrap_err();
+    assert!(
+        matches!(&err, CallError::GuestFault(f) if f.exception == hyperlight_host::Exception::Debug),
+        "{err:?}"
+    );
+    sb.restore(&snap).unwrap();
+    let after = sb.snapshot().unwrap().to_bytes().unwrap();
+    assert!(before == after, "the vCPU state differs after restore");
+    assert_works(&mut sb);
+}

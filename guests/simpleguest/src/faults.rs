@@ -55,6 +55,11 @@ fn fault(kind: String) -> Result<(), FunctionError> {
         "stack_overflow" => {
             black_box(recurse(black_box(u64::MAX)));
         }
+        // SAFETY: sets RFLAGS.TF: the next instruction raises #DB (single step), which
+        // also sets DR6.BS; nothing else changes.
+        "trap_flag" => unsafe {
+            core::arch::asm!("pushfq", "or qword ptr [rsp], 0x100", "popfq", "nop", options(nomem));
+        },
         // SAFETY: `hlt` is privileged: at CPL3 it raises #GP.
         "gp" => unsafe { core::arch::asm!("hlt", options(nomem, nostack)) },
         // SAFETY: vector 0x80 has no gate (the IDT ends at 31): #GP, nothing runs.

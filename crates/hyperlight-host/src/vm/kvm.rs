@@ -10,6 +10,7 @@ use kvm_bindings::{
     kvm_debugregs, kvm_dtable, kvm_segment, kvm_userspace_memory_region, kvm_xcrs, kvm_xsave, CpuId, KVM_MAX_CPUID_ENTRIES,
     KVM_MEM_LOG_DIRTY_PAGES,
 };
+use hyperlight_common::port::ExitPort;
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::mem::memory::GuestMemory;
@@ -78,6 +79,11 @@ pub(crate) struct KvmVm {
     /// gets #GP), so a restore skips KVM_SET_XCRS when the value is unchanged: each
     /// vCPU ioctl costs a vCPU load and put (several microseconds on PVM).
     xcr0_set: Option<u64>,
+    /// The debug registers last set, while nothing can have changed them since. User
+    /// code cannot write them (MOV DR is privileged); only a debug exception changes
+    /// DR6, and every exception reaches the host through its fault port, which clears
+    /// this. So a restore skips KVM_SET_DEBUGREGS when they would not change.
+    debug_set: Option<DebugRegisters>,
 }
 
 impl KvmVm {
@@ -105,7 +111,41 @@ impl KvmVm {
             operation: "KVM_SET_USER_MEMORY_REGION",
             source: io::Error::from(io::ErrorKind::InvalidInput),
         })?;
-        Ok(KvmVm { vcpu, vm, xcr0: sys.xcr0, memory_size, xcr0_set: None })
+        Ok(KvmVm { vcpu, vm, xcr0: sys.xcr0, memory_size, xcr0_set: None, debug_set: None })
+    }
+}
+
+impl KvmVm {
+    /// KVM_RUN, with its exit translated.
+    fn run_vcpu(&mut self) -> Result<VmExit, HypervisorError> {
+        match self.vcpu.run() {
+            Ok(VcpuExit::IoOut(port, data)) => Ok(VmExit::IoOut { port, data: data.first().copied().unwrap_or(0) }),
+            Ok(VcpuExit::IoIn(port, data)) => {
+                data.fill(0);
+                Ok(VmExit::IoIn { port })
+            }
+            Ok(VcpuExit::MmioWrite(addr, _)) => Ok(VmExit::Mmio { addr }),
+            Ok(VcpuExit::MmioRead(addr, data)) => {
+                data.fill(0);
+                Ok(VmExit::Mmio { addr })
+            }
+            Ok(VcpuExit::Hlt) => Ok(VmExit::Halt),
+            Ok(VcpuExit::Shutdown) => Ok(VmExit::Shutdown),
+            Ok(VcpuExit::Intr) => Ok(VmExit::Interrupted),
+            Ok(VcpuExit::InternalError) => {
+                let sub = self.vcpu.get_kvm_run().__bindgen_anon_1;
+                // SAFETY: for KVM_EXIT_INTERNAL_ERROR the kernel fills the `internal`
+                // member of the exit union; it is plain integers.
+                let suberror = unsafe { sub.internal.suberror };
+                Ok(VmExit::Other(format!("KVM_EXIT_INTERNAL_ERROR, suberror {suberror}")))
+            }
+            Ok(VcpuExit::FailEntry(reason, cpu)) => {
+                Ok(VmExit::Other(format!("KVM_EXIT_FAIL_ENTRY, reason {reason:#x} on cpu {cpu}")))
+            }
+            Ok(other) => Ok(VmExit::Other(format!("{other:?}"))),
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Ok(VmExit::Interrupted),
+            Err(e) => Err(op("KVM_RUN")(e)),
+        }
     }
 }
 
@@ -150,34 +190,13 @@ fn to_kvm_dtable(t: &DescriptorTable) -> kvm_dtable {
 
 impl Backend for KvmVm {
     fn run(&mut self) -> Result<VmExit, HypervisorError> {
-        match self.vcpu.run() {
-            Ok(VcpuExit::IoOut(port, data)) => Ok(VmExit::IoOut { port, data: data.first().copied().unwrap_or(0) }),
-            Ok(VcpuExit::IoIn(port, data)) => {
-                data.fill(0);
-                Ok(VmExit::IoIn { port })
-            }
-            Ok(VcpuExit::MmioWrite(addr, _)) => Ok(VmExit::Mmio { addr }),
-            Ok(VcpuExit::MmioRead(addr, data)) => {
-                data.fill(0);
-                Ok(VmExit::Mmio { addr })
-            }
-            Ok(VcpuExit::Hlt) => Ok(VmExit::Halt),
-            Ok(VcpuExit::Shutdown) => Ok(VmExit::Shutdown),
-            Ok(VcpuExit::Intr) => Ok(VmExit::Interrupted),
-            Ok(VcpuExit::InternalError) => {
-                let sub = self.vcpu.get_kvm_run().__bindgen_anon_1;
-                // SAFETY: for KVM_EXIT_INTERNAL_ERROR the kernel fills the `internal`
-                // member of the exit union; it is plain integers.
-                let suberror = unsafe { sub.internal.suberror };
-                Ok(VmExit::Other(format!("KVM_EXIT_INTERNAL_ERROR, suberror {suberror}")))
-            }
-            Ok(VcpuExit::FailEntry(reason, cpu)) => {
-                Ok(VmExit::Other(format!("KVM_EXIT_FAIL_ENTRY, reason {reason:#x} on cpu {cpu}")))
-            }
-            Ok(other) => Ok(VmExit::Other(format!("{other:?}"))),
-            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Ok(VmExit::Interrupted),
-            Err(e) => Err(op("KVM_RUN")(e)),
+        let exit = self.run_vcpu();
+        match &exit {
+            Ok(VmExit::IoOut { port, .. }) if ExitPort::from_port(*port) == Some(ExitPort::Fault) => self.debug_set = None,
+            Ok(VmExit::IoOut { .. } | VmExit::Interrupted | VmExit::Mmio { .. } | VmExit::IoIn { .. }) => {}
+            _ => self.debug_set = None,
         }
+        exit
     }
 
     fn registers(&self) -> Result<Registers, HypervisorError> {
@@ -325,7 +344,11 @@ impl Backend for KvmVm {
             dr7: state.debug.dr7,
             ..Default::default()
         };
-        self.vcpu.set_debug_regs(&d).map_err(op("KVM_SET_DEBUGREGS"))?;
+        if self.debug_set != Some(state.debug) {
+            self.debug_set = None;
+            self.vcpu.set_debug_regs(&d).map_err(op("KVM_SET_DEBUGREGS"))?;
+            self.debug_set = Some(state.debug);
+        }
         self.set_registers(&state.regs)
     }
 
@@ -396,6 +419,7 @@ impl Backend for KvmVm {
     #[cfg(feature = "gdb")]
     fn set_debug_registers(&mut self, r: &crate::vm::debug_regs::DebugRegisters) -> Result<(), HypervisorError> {
         let d = kvm_bindings::kvm_debugregs { db: r.dr, dr6: r.dr6, dr7: r.dr7, ..Default::default() };
+        self.debug_set = None;
         self.vcpu.set_debug_regs(&d).map_err(op("KVM_SET_DEBUGREGS"))
     }
 
