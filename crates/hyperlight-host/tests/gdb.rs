@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hyperlight_host::{CallError, SandboxBuilder};
+use hyperlight_host::{CallError, Sandbox, SandboxBuilder};
 
 /// A local port that was free a moment ago.
 fn free_port() -> u16 {
@@ -30,6 +30,24 @@ fn wait_listening(port: u16) {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("nothing listens on port {port}");
+}
+
+/// Builds simpleguest-exec with a debug port on a free local port, in a thread (the
+/// build waits for gdb), and runs `calls` on it there; returns the port once the
+/// sandbox listens, and the thread.
+fn debugged_sandbox<T: Send + 'static>(
+    calls: impl FnOnce(&mut Sandbox) -> T + Send + 'static,
+) -> (u16, std::thread::JoinHandle<T>) {
+    let port = free_port();
+    let host = std::thread::spawn(move || {
+        let mut sb = SandboxBuilder::new()
+            .debug_port(port)
+            .build_from_file(common::guest_path("simpleguest-exec"))
+            .expect("sandbox with gdb attached");
+        calls(&mut sb)
+    });
+    wait_listening(port);
+    (port, host)
 }
 
 fn gdb(guest: &str, port: u16, commands: &[&str]) -> Command {
@@ -63,17 +81,11 @@ fn wait_output(mut child: Child) -> String {
 
 #[test]
 fn break_step_finish_across_calls() {
-    let port = free_port();
-    let host = std::thread::spawn(move || {
-        let mut sb = SandboxBuilder::new()
-            .debug_port(port)
-            .build_from_file(common::guest_path("simpleguest-exec"))
-            .expect("sandbox with gdb attached");
+    let (port, host) = debugged_sandbox(move |sb| {
         let first: i64 = sb.call("Square", 7i64).expect("first call");
         let second: i64 = sb.call("Square", 9i64).expect("second call, after a host round trip");
         (first, second)
     });
-    wait_listening(port);
     let out = run(gdb(
         "simpleguest-exec",
         port,
@@ -114,12 +126,7 @@ fn break_step_finish_across_calls() {
 
 #[test]
 fn ctrl_c_stops_a_spinning_guest_and_kill_cancels_the_call() {
-    let port = free_port();
-    let host = std::thread::spawn(move || {
-        let mut sb = SandboxBuilder::new()
-            .debug_port(port)
-            .build_from_file(common::guest_path("simpleguest-exec"))
-            .expect("sandbox with gdb attached");
+    let (port, host) = debugged_sandbox(move |sb| {
         let clean = sb.snapshot().expect("snapshot");
         let spin = sb.call::<()>("Spin", ());
         // A killed call poisons the sandbox; a restore makes it answer again.
@@ -127,7 +134,6 @@ fn ctrl_c_stops_a_spinning_guest_and_kill_cancels_the_call() {
         let after = sb.call::<i32>("EchoI32", 5);
         (spin, after)
     });
-    wait_listening(port);
     let mut cmd = gdb("simpleguest-exec", port, &["continue", "info registers rip", "bt 1", "kill"]);
     let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("gdb runs");
     // Let gdb attach and the guest reach Spin (gdb's piped output is buffered, so
@@ -146,15 +152,9 @@ fn ctrl_c_stops_a_spinning_guest_and_kill_cancels_the_call() {
 
 #[test]
 fn memory_reads_hide_breakpoints_and_hardware_breakpoints_are_refused_under_pvm() {
-    let port = free_port();
-    let host = std::thread::spawn(move || {
-        let mut sb = SandboxBuilder::new()
-            .debug_port(port)
-            .build_from_file(common::guest_path("simpleguest-exec"))
-            .expect("sandbox with gdb attached");
+    let (port, host) = debugged_sandbox(move |sb| {
         sb.call::<i64>("Square", 3i64).expect("call")
     });
-    wait_listening(port);
     let out = run(gdb(
         "simpleguest-exec",
         port,
@@ -188,12 +188,7 @@ fn memory_reads_hide_breakpoints_and_hardware_breakpoints_are_refused_under_pvm(
 
 #[test]
 fn breakpoints_survive_snapshot_and_restore_and_stay_out_of_snapshots() {
-    let port = free_port();
-    let host = std::thread::spawn(move || {
-        let mut sb = SandboxBuilder::new()
-            .debug_port(port)
-            .build_from_file(common::guest_path("simpleguest-exec"))
-            .expect("sandbox with gdb attached");
+    let (port, host) = debugged_sandbox(move |sb| {
         let first: i64 = sb.call("Square", 2i64).expect("first call");
         // The breakpoint is in guest memory now; the snapshot must not carry it, and
         // the restore must not wipe it.
@@ -203,12 +198,11 @@ fn breakpoints_survive_snapshot_and_restore_and_stay_out_of_snapshots() {
         let third: i64 = sb.call("Square", 4i64).expect("third call, after the restore");
         // A sandbox from the snapshot has no debugger: an int3 left in its code
         // would fault.
-        let mut twin = hyperlight_host::Sandbox::from_snapshot(&snap, hyperlight_host::HostFunctions::new())
+        let mut twin = Sandbox::from_snapshot(&snap, hyperlight_host::HostFunctions::new())
             .expect("from snapshot");
         let twin_result: i64 = twin.call("Square", 5i64).expect("a sandbox from the snapshot runs clean");
         (first, second, third, twin_result)
     });
-    wait_listening(port);
     let out = run(gdb(
         "simpleguest-exec",
         port,
@@ -224,18 +218,12 @@ fn breakpoints_survive_snapshot_and_restore_and_stay_out_of_snapshots() {
 
 #[test]
 fn writing_registers_and_memory_changes_the_guest_and_detach_lets_it_run_on() {
-    let port = free_port();
-    let host = std::thread::spawn(move || {
-        let mut sb = SandboxBuilder::new()
-            .debug_port(port)
-            .build_from_file(common::guest_path("simpleguest-exec"))
-            .expect("sandbox with gdb attached");
+    let (port, host) = debugged_sandbox(move |sb| {
         let first: i64 = sb.call("Square", 3i64).expect("first call");
         // gdb has detached: no more stops.
         let second: i64 = sb.call("Square", 6i64).expect("second call, after detach");
         (first, second)
     });
-    wait_listening(port);
     let out = run(gdb(
         "simpleguest-exec",
         port,
