@@ -62,7 +62,7 @@ impl Backend for ScriptedVm {
     fn interrupt_flag(&mut self) -> *const AtomicU8 {
         &*self.flag
     }
-    fn vcpu_state(&self) -> Result<VcpuState, HypervisorError> {
+    fn vcpu_state(&mut self) -> Result<VcpuState, HypervisorError> {
         Ok(VcpuState { regs: self.regs, sregs: self.sregs, xsave: vec![0; 4096], debug: Default::default(), xcr0: 0 })
     }
     fn set_vcpu_state(&mut self, state: &VcpuState) -> Result<(), HypervisorError> {

@@ -182,8 +182,9 @@ pub(crate) trait Backend: Send + fmt::Debug {
     /// it is non-zero (set from another thread, together with a signal to the vCPU
     /// thread, to stop a running guest). Valid as long as the backend lives.
     fn interrupt_flag(&mut self) -> *const std::sync::atomic::AtomicU8;
-    /// The whole vCPU state.
-    fn vcpu_state(&self) -> Result<VcpuState, HypervisorError>;
+    /// The whole vCPU state, with any operation the last exit left pending completed
+    /// first (so that a VM that never saw that exit resumes the same way).
+    fn vcpu_state(&mut self) -> Result<VcpuState, HypervisorError>;
     /// Sets the whole vCPU state.
     fn set_vcpu_state(&mut self, state: &VcpuState) -> Result<(), HypervisorError>;
     /// The pages (guest physical page numbers) the guest wrote since the last call,
