@@ -94,7 +94,8 @@ fn test(root: &Path) -> Result<(), Failed> {
     if Cmd::cargo(["clippy", "--version"]).output().is_some() {
         host_cargo(root, ["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()?;
         let args = ["clippy", "-p", "hyperlight-host", "-p", "hyperlight-cli", "--all-targets"];
-        let features = ["--features", "hyperlight-host/gdb,hyperlight-host/crashdump,hyperlight-cli/gdb,hyperlight-cli/crashdump"];
+        let features =
+            ["--features", "hyperlight-host/gdb,hyperlight-host/crashdump,hyperlight-cli/gdb,hyperlight-cli/crashdump"];
         host_cargo(root, args.into_iter().chain(features).chain(["--", "-D", "warnings"])).run()?;
         // The guests get the same bar (their own workspace, their own target).
         let args = ["clippy", "--workspace", "--release", "--target", guests::TARGET, "--", "-D", "warnings"];
@@ -206,8 +207,7 @@ fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
             }
             _ => {
                 // The panic and the artifact, without cargo-fuzz's Debug dump of the input.
-                let tail: Vec<String> =
-                    text.lines().rev().take(40).map(|l| l.chars().take(300).collect()).collect();
+                let tail: Vec<String> = text.lines().rev().take(40).map(|l| l.chars().take(300).collect()).collect();
                 eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
                 let artifact = text
                     .lines()

@@ -269,10 +269,8 @@ pub fn write_frame<T: Serialize + ?Sized>(buf: &mut [u8], msg: &T) -> Result<usi
 
 /// The payload length of the frame at the start of `buf`, checked against `buf`.
 pub fn frame_payload_len(buf: &[u8]) -> Result<usize, FrameError> {
-    let head: [u8; FRAME_HEADER] = buf
-        .get(..FRAME_HEADER)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(FrameError::NoHeader)?;
+    let head: [u8; FRAME_HEADER] =
+        buf.get(..FRAME_HEADER).and_then(|h| h.try_into().ok()).ok_or(FrameError::NoHeader)?;
     let length = u32::from_le_bytes(head);
     let capacity = buf.len() - FRAME_HEADER;
     match usize::try_from(length) {

@@ -24,10 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let weekday = || "Thursday".to_string();
 
     let start = Instant::now();
-    let mut sandbox = SandboxBuilder::new()
-        .heap_size(1 << 20)
-        .host_function("GetWeekday", weekday)
-        .build_from_file(&path)?;
+    let mut sandbox =
+        SandboxBuilder::new().heap_size(1 << 20).host_function("GetWeekday", weekday).build_from_file(&path)?;
     let created = start.elapsed();
 
     let start = Instant::now();
@@ -37,7 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The guest prints a line on every call; silence it for the timing loop.
     let start = Instant::now();
-    let mut quiet = SandboxBuilder::new().host_function("GetWeekday", weekday).host_print(|_| {}).build_from_file(&path)?;
+    let mut quiet =
+        SandboxBuilder::new().host_function("GetWeekday", weekday).host_print(|_| {}).build_from_file(&path)?;
     let created_again = start.elapsed();
     let mut times: Vec<Duration> = (0..200)
         .map(|_| {

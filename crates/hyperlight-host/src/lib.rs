@@ -48,8 +48,8 @@ pub use sandbox::config::{
 pub use sandbox::sandbox::Sandbox;
 pub use sandbox::snapshot::Snapshot;
 pub use sandbox::snapshot_file::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC};
-pub use vm::pool::{set_vm_pool_capacity, vm_pool_len, DEFAULT_VM_POOL_CAPACITY};
 pub use vm::interrupt::{interrupt_signal, InterruptHandle};
+pub use vm::pool::{set_vm_pool_capacity, vm_pool_len, DEFAULT_VM_POOL_CAPACITY};
 pub use vm::{HypervisorError, Registers};
 
 /// For the fuzz targets in `fuzz/` only: the private pieces that decode untrusted

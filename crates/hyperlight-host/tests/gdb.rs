@@ -152,9 +152,7 @@ fn ctrl_c_stops_a_spinning_guest_and_kill_cancels_the_call() {
 
 #[test]
 fn memory_reads_hide_breakpoints_and_hardware_breakpoints_are_refused_under_pvm() {
-    let (port, host) = debugged_sandbox(move |sb| {
-        sb.call::<i64>("Square", 3i64).expect("call")
-    });
+    let (port, host) = debugged_sandbox(move |sb| sb.call::<i64>("Square", 3i64).expect("call"));
     let out = run(gdb(
         "simpleguest-exec",
         port,
@@ -198,15 +196,23 @@ fn breakpoints_survive_snapshot_and_restore_and_stay_out_of_snapshots() {
         let third: i64 = sb.call("Square", 4i64).expect("third call, after the restore");
         // A sandbox from the snapshot has no debugger: an int3 left in its code
         // would fault.
-        let mut twin = Sandbox::from_snapshot(&snap, hyperlight_host::HostFunctions::new())
-            .expect("from snapshot");
+        let mut twin = Sandbox::from_snapshot(&snap, hyperlight_host::HostFunctions::new()).expect("from snapshot");
         let twin_result: i64 = twin.call("Square", 5i64).expect("a sandbox from the snapshot runs clean");
         (first, second, third, twin_result)
     });
     let out = run(gdb(
         "simpleguest-exec",
         port,
-        &["break simpleguest::args::square", "continue", "continue", "print/d $rdi", "continue", "print/d $rdi", "delete", "continue"],
+        &[
+            "break simpleguest::args::square",
+            "continue",
+            "continue",
+            "print/d $rdi",
+            "continue",
+            "print/d $rdi",
+            "delete",
+            "continue",
+        ],
     ));
     let results = host.join().expect("host thread");
     assert_eq!(results, (4, 9, 16, 25), "gdb output:\n{out}");

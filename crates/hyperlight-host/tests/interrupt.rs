@@ -148,7 +148,10 @@ fn deadlines_stop_calls() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(sb.call::<i32>("EchoI32", 4).expect("old deadline is gone"), 4);
 
-    let mut sb = SandboxBuilder::new().call_timeout(Duration::from_millis(50)).build_from_file(guest("simpleguest")).expect("builds");
+    let mut sb = SandboxBuilder::new()
+        .call_timeout(Duration::from_millis(50))
+        .build_from_file(guest("simpleguest"))
+        .expect("builds");
     let clean = sb.snapshot().expect("snapshot");
     assert!(matches!(sb.call::<()>("Spin", ()), Err(CallError::Timeout { .. })));
     sb.restore(&clean).expect("restore");
@@ -158,9 +161,7 @@ fn deadlines_stop_calls() {
 #[test]
 fn init_that_never_finishes_fails_the_build() {
     let start = Instant::now();
-    let r = SandboxBuilder::new()
-        .init_timeout(Duration::from_millis(200))
-        .build_from_file(guest("spinguest"));
+    let r = SandboxBuilder::new().init_timeout(Duration::from_millis(200)).build_from_file(guest("spinguest"));
     match r {
         Err(BuildError::Init(e)) => assert!(matches!(*e, CallError::Timeout { .. }), "{e:?}"),
         other => panic!("expected an init timeout, got {:?}", other.map(|_| ())),

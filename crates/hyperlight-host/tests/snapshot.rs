@@ -150,10 +150,7 @@ fn a_debug_exception_changes_dr6_and_restore_puts_it_back() {
     let snap = sb.snapshot().unwrap();
     let before = snap.to_bytes().unwrap();
     let err = sb.call::<()>("Fault", "trap_flag".to_string()).unwrap_err();
-    assert!(
-        matches!(&err, CallError::GuestFault(f) if f.exception == hyperlight_host::Exception::Debug),
-        "{err:?}"
-    );
+    assert!(matches!(&err, CallError::GuestFault(f) if f.exception == hyperlight_host::Exception::Debug), "{err:?}");
     sb.restore(&snap).unwrap();
     let after = sb.snapshot().unwrap().to_bytes().unwrap();
     assert!(before == after, "the vCPU state differs after restore");

@@ -45,7 +45,10 @@ fn save_and_load_round_trip() {
 #[test]
 fn a_missing_file_is_an_io_error() {
     let err = Snapshot::load("/nonexistent/snapshot.bin").unwrap_err();
-    assert!(matches!(&err, SnapshotError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound), "{err:?}");
+    assert!(
+        matches!(&err, SnapshotError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+        "{err:?}"
+    );
 }
 
 #[test]

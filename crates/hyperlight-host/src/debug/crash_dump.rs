@@ -141,7 +141,7 @@ fn write_core(path: &Path, mem: &GuestMemory, mappings: &[Mapping], core: &CoreR
     out.extend_from_slice(&56u16.to_le_bytes());
     out.extend_from_slice(&u16::try_from(phnum).map_err(io::Error::other)?.to_le_bytes());
     out.extend_from_slice(&[0; 6]); // shentsize, shnum, shstrndx
-    // Program headers.
+                                    // Program headers.
     let phdr = |out: &mut Vec<u8>, kind: u32, flags: u32, off: u64, vaddr: u64, size: u64, align: u64| {
         out.extend_from_slice(&kind.to_le_bytes());
         out.extend_from_slice(&flags.to_le_bytes());

@@ -120,7 +120,9 @@ struct Relocation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum ElfError {
     /// The image ends before the end of its {what} ({size} bytes at offset {offset}; the image has {len} bytes).
-    #[error("the image ends before the end of its {what} ({size} bytes at offset {offset}; the image has {len} bytes)")]
+    #[error(
+        "the image ends before the end of its {what} ({size} bytes at offset {offset}; the image has {len} bytes)"
+    )]
     Truncated {
         /// Which structure is cut off.
         what: &'static str,
@@ -200,9 +202,7 @@ pub enum ElfError {
         mem_size: u64,
     },
     /// Segment at {vaddr:#x} of {mem_size} bytes reaches past the canonical lower half (2^47).
-    #[error(
-        "segment at {vaddr:#x} of {mem_size} bytes reaches past the canonical lower half (2^47)"
-    )]
+    #[error("segment at {vaddr:#x} of {mem_size} bytes reaches past the canonical lower half (2^47)")]
     SegmentOutOfRange {
         /// `p_vaddr`.
         vaddr: u64,
@@ -343,14 +343,10 @@ impl ElfImage {
                 }
                 PT_INTERP => return Err(ElfError::DynamicallyLinked),
                 PT_TLS if ph.mem_size > 0 => {
-                    return Err(ElfError::Unsupported {
-                        what: "thread-local storage (PT_TLS)",
-                    })
+                    return Err(ElfError::Unsupported { what: "thread-local storage (PT_TLS)" })
                 }
                 PT_DYNAMIC if dynamic.is_some() => {
-                    return Err(ElfError::Unsupported {
-                        what: "more than one PT_DYNAMIC",
-                    })
+                    return Err(ElfError::Unsupported { what: "more than one PT_DYNAMIC" })
                 }
                 PT_DYNAMIC => dynamic = Some(ph),
                 _ => {}
@@ -362,10 +358,7 @@ impl ElfImage {
         for pair in segments.windows(2) {
             if let [first, second] = pair {
                 if first.end() > second.vaddr {
-                    return Err(ElfError::SegmentsOverlap {
-                        first: first.vaddr,
-                        second: second.vaddr,
-                    });
+                    return Err(ElfError::SegmentsOverlap { first: first.vaddr, second: second.vaddr });
                 }
             }
         }
@@ -374,16 +367,10 @@ impl ElfImage {
             return Err(ElfError::NoLoadableSegments);
         };
         // The end is at most 2^47, itself page-aligned, so rounding up cannot overflow.
-        let span = (
-            first.vaddr - first.vaddr % PAGE_SIZE,
-            last.end().div_ceil(PAGE_SIZE).saturating_mul(PAGE_SIZE),
-        );
+        let span = (first.vaddr - first.vaddr % PAGE_SIZE, last.end().div_ceil(PAGE_SIZE).saturating_mul(PAGE_SIZE));
 
         let entry = header.entry;
-        if !segments
-            .iter()
-            .any(|s| s.executable && s.vaddr <= entry && entry < s.end())
-        {
+        if !segments.iter().any(|s| s.executable && s.vaddr <= entry && entry < s.end()) {
             return Err(ElfError::BadEntry { entry });
         }
 
@@ -396,15 +383,7 @@ impl ElfImage {
             Some((lo, hi)) => Some((r.addend.min(lo), r.addend.max(hi))),
         });
 
-        Ok(ElfImage {
-            kind: header.kind,
-            entry,
-            span,
-            segments,
-            relocations,
-            addend_range,
-            file_len: bytes.len(),
-        })
+        Ok(ElfImage { kind: header.kind, entry, span, segments, relocations, addend_range, file_len: bytes.len() })
     }
 
     /// Whether the image loads at fixed addresses or at any page-aligned base.
@@ -438,18 +417,9 @@ impl ElfImage {
     ///
     /// Everything that can fail is checked before the first write, so on error `dest` is
     /// unchanged.
-    pub fn load(
-        &self,
-        bytes: &[u8],
-        dest: &mut [u8],
-        dest_addr: u64,
-        bias: u64,
-    ) -> Result<(), ElfError> {
+    pub fn load(&self, bytes: &[u8], dest: &mut [u8], dest_addr: u64, bias: u64) -> Result<(), ElfError> {
         if bytes.len() != self.file_len {
-            return Err(ElfError::ImageMismatch {
-                expected: self.file_len,
-                actual: bytes.len(),
-            });
+            return Err(ElfError::ImageMismatch { expected: self.file_len, actual: bytes.len() });
         }
         match self.kind {
             ElfKind::Exec if bias != 0 => return Err(ElfError::BiasNotAllowed { bias }),
@@ -489,23 +459,16 @@ impl ElfImage {
         }
 
         for reloc in &self.relocations {
-            let out_of_range = ElfError::RelocationOutOfRange {
-                offset: reloc.offset,
-            };
+            let out_of_range = ElfError::RelocationOutOfRange { offset: reloc.offset };
             let start = reloc
                 .offset
                 .wrapping_add(bias)
                 .checked_sub(dest_addr)
                 .and_then(|start| usize::try_from(start).ok())
                 .ok_or(out_of_range)?;
-            let slot = start
-                .checked_add(SLOT_SIZE)
-                .and_then(|end| dest.get_mut(start..end))
-                .ok_or(out_of_range)?;
-            let value = relocated(bias, reloc.addend).ok_or(ElfError::RelocationOverflow {
-                bias,
-                addend: reloc.addend,
-            })?;
+            let slot = start.checked_add(SLOT_SIZE).and_then(|end| dest.get_mut(start..end)).ok_or(out_of_range)?;
+            let value =
+                relocated(bias, reloc.addend).ok_or(ElfError::RelocationOverflow { bias, addend: reloc.addend })?;
             slot.copy_from_slice(&value.to_le_bytes());
         }
         Ok(())
@@ -520,17 +483,8 @@ fn relocated(bias: u64, addend: i64) -> Option<u64> {
 }
 
 /// Where `segment` lands in `dest`, as an index range, or why it does not fit.
-fn place(
-    segment: &Segment,
-    dest_len: usize,
-    dest_addr: u64,
-    bias: u64,
-) -> Result<std::ops::Range<usize>, ElfError> {
-    let start = segment
-        .vaddr
-        .wrapping_add(bias)
-        .checked_sub(dest_addr)
-        .and_then(|start| usize::try_from(start).ok());
+fn place(segment: &Segment, dest_len: usize, dest_addr: u64, bias: u64) -> Result<std::ops::Range<usize>, ElfError> {
+    let start = segment.vaddr.wrapping_add(bias).checked_sub(dest_addr).and_then(|start| usize::try_from(start).ok());
     let size = usize::try_from(segment.mem_size).ok();
     match (start, size) {
         (Some(start), Some(size)) => match start.checked_add(size) {
@@ -542,13 +496,7 @@ fn place(
 }
 
 fn outside_destination(segment: &Segment, dest_len: usize, dest_addr: u64, bias: u64) -> ElfError {
-    ElfError::OutsideDestination {
-        vaddr: segment.vaddr,
-        mem_size: segment.mem_size,
-        bias,
-        dest_addr,
-        dest_len,
-    }
+    ElfError::OutsideDestination { vaddr: segment.vaddr, mem_size: segment.mem_size, bias, dest_addr, dest_len }
 }
 
 /// The fields of the ELF header that matter once the identification is checked.
@@ -582,10 +530,7 @@ impl Header {
         }
         let version = u32::from_le_bytes([h[20], h[21], h[22], h[23]]);
         if u32::from(h[6]) != EV_CURRENT || version != EV_CURRENT {
-            return Err(ElfError::UnsupportedVersion {
-                ident_version: h[6],
-                version,
-            });
+            return Err(ElfError::UnsupportedVersion { ident_version: h[6], version });
         }
         let machine = u16::from_le_bytes([h[18], h[19]]);
         if machine != EM_X86_64 {
@@ -639,36 +584,21 @@ impl ProgramHeader {
     fn to_segment(&self, file_len: usize) -> Result<Segment, ElfError> {
         let vaddr = self.vaddr;
         if self.file_size > self.mem_size {
-            return Err(ElfError::FileSizeExceedsMemSize {
-                vaddr,
-                file_size: self.file_size,
-                mem_size: self.mem_size,
-            });
+            return Err(ElfError::FileSizeExceedsMemSize { vaddr, file_size: self.file_size, mem_size: self.mem_size });
         }
         if self.file_size > 0 {
             check_file_range("segment contents", self.offset, self.file_size, file_len)?;
         }
         match vaddr.checked_add(self.mem_size) {
             Some(end) if end <= ADDRESS_LIMIT => {}
-            _ => {
-                return Err(ElfError::SegmentOutOfRange {
-                    vaddr,
-                    mem_size: self.mem_size,
-                })
-            }
+            _ => return Err(ElfError::SegmentOutOfRange { vaddr, mem_size: self.mem_size }),
         }
         // 0 and 1 both mean "no constraint".
         if self.align > ADDRESS_LIMIT || (self.align > 1 && !self.align.is_power_of_two()) {
-            return Err(ElfError::BadAlignment {
-                vaddr,
-                align: self.align,
-            });
+            return Err(ElfError::BadAlignment { vaddr, align: self.align });
         }
         if self.align >= PAGE_SIZE && vaddr % PAGE_SIZE != self.offset % PAGE_SIZE {
-            return Err(ElfError::MisalignedSegment {
-                vaddr,
-                offset: self.offset,
-            });
+            return Err(ElfError::MisalignedSegment { vaddr, offset: self.offset });
         }
         Ok(Segment {
             vaddr,
@@ -683,11 +613,7 @@ impl ProgramHeader {
 }
 
 /// Reads the `RELA` table named by the dynamic section and keeps its `RELATIVE` entries.
-fn read_relocations(
-    bytes: &[u8],
-    dynamic: &ProgramHeader,
-    segments: &[Segment],
-) -> Result<Vec<Relocation>, ElfError> {
+fn read_relocations(bytes: &[u8], dynamic: &ProgramHeader, segments: &[Segment]) -> Result<Vec<Relocation>, ElfError> {
     let table = file_slice(bytes, "dynamic section", dynamic.offset, dynamic.file_size)?;
     let (mut rela, mut rela_size, mut rela_entry) = (None, None, None);
     for entry in table.chunks_exact(DYN_SIZE) {
@@ -702,21 +628,11 @@ fn read_relocations(
             DT_RELASZ => rela_size = Some(value),
             DT_RELAENT => rela_entry = Some(value),
             // A table we would not apply is refused only if it holds something.
-            DT_RELSZ if value != 0 => {
-                return Err(ElfError::Unsupported {
-                    what: "REL relocations (DT_REL)",
-                })
-            }
+            DT_RELSZ if value != 0 => return Err(ElfError::Unsupported { what: "REL relocations (DT_REL)" }),
             DT_RELRSZ if value != 0 => {
-                return Err(ElfError::Unsupported {
-                    what: "packed relative relocations (DT_RELR)",
-                })
+                return Err(ElfError::Unsupported { what: "packed relative relocations (DT_RELR)" })
             }
-            DT_PLTRELSZ if value != 0 => {
-                return Err(ElfError::Unsupported {
-                    what: "PLT relocations (DT_JMPREL)",
-                })
-            }
+            DT_PLTRELSZ if value != 0 => return Err(ElfError::Unsupported { what: "PLT relocations (DT_JMPREL)" }),
             _ => {}
         }
     }
@@ -747,8 +663,7 @@ fn read_relocations(
     // Bounded by the input: the table lies inside it.
     let mut relocations = Vec::with_capacity(table.len() / RELA_SIZE);
     for entry in table.chunks_exact(RELA_SIZE) {
-        let (Some(offset), Some(kind), Some(addend)) =
-            (array_at(entry, 0), array_at(entry, 8), array_at(entry, 16))
+        let (Some(offset), Some(kind), Some(addend)) = (array_at(entry, 0), array_at(entry, 8), array_at(entry, 16))
         else {
             break;
         };
@@ -760,10 +675,7 @@ fn read_relocations(
                 if !inside_segment(segments, offset) {
                     return Err(ElfError::RelocationOutOfRange { offset });
                 }
-                relocations.push(Relocation {
-                    offset,
-                    addend: i64::from_le_bytes(addend),
-                });
+                relocations.push(Relocation { offset, addend: i64::from_le_bytes(addend) });
             }
             kind => return Err(ElfError::UnsupportedRelocation { kind, offset }),
         }
@@ -778,26 +690,13 @@ fn inside_segment(segments: &[Segment], addr: u64) -> bool {
         return false;
     };
     let after = segments.partition_point(|s| s.vaddr <= addr);
-    after
-        .checked_sub(1)
-        .and_then(|i| segments.get(i))
-        .is_some_and(|s| end <= s.end())
+    after.checked_sub(1).and_then(|i| segments.get(i)).is_some_and(|s| end <= s.end())
 }
 
 /// `bytes[offset..offset + size]`, or `Truncated { what }` if that is not inside `bytes`.
-fn file_slice<'a>(
-    bytes: &'a [u8],
-    what: &'static str,
-    offset: u64,
-    size: u64,
-) -> Result<&'a [u8], ElfError> {
+fn file_slice<'a>(bytes: &'a [u8], what: &'static str, offset: u64, size: u64) -> Result<&'a [u8], ElfError> {
     let range = check_file_range(what, offset, size, bytes.len())?;
-    bytes.get(range).ok_or(ElfError::Truncated {
-        what,
-        offset,
-        size,
-        len: bytes.len(),
-    })
+    bytes.get(range).ok_or(ElfError::Truncated { what, offset, size, len: bytes.len() })
 }
 
 fn check_file_range(
@@ -807,17 +706,10 @@ fn check_file_range(
     len: usize,
 ) -> Result<std::ops::Range<usize>, ElfError> {
     let start = usize::try_from(offset).ok();
-    let end = offset
-        .checked_add(size)
-        .and_then(|end| usize::try_from(end).ok());
+    let end = offset.checked_add(size).and_then(|end| usize::try_from(end).ok());
     match (start, end) {
         (Some(start), Some(end)) if end <= len => Ok(start..end),
-        _ => Err(ElfError::Truncated {
-            what,
-            offset,
-            size,
-            len,
-        }),
+        _ => Err(ElfError::Truncated { what, offset, size, len }),
     }
 }
 

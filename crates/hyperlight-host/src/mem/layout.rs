@@ -192,13 +192,33 @@ impl Layout {
         let user_rw = PageFlags { user: true, writable: true, executable: false };
         let mut mappings = image_mappings(image, bias);
         mappings.extend([
-            Mapping { start: boot_info, end: boot_info + PAGE_SIZE, flags: PageFlags { user: true, writable: false, executable: false } },
+            Mapping {
+                start: boot_info,
+                end: boot_info + PAGE_SIZE,
+                flags: PageFlags { user: true, writable: false, executable: false },
+            },
             Mapping { start: input_buffer, end: heap + heap_size, flags: user_rw },
             Mapping { start: stack_bottom, end: stack_top, flags: user_rw },
-            Mapping { start: gdt, end: gdt + PAGE_SIZE, flags: PageFlags { user: false, writable: true, executable: false } },
-            Mapping { start: idt, end: idt + PAGE_SIZE, flags: PageFlags { user: false, writable: false, executable: false } },
-            Mapping { start: stubs, end: stubs + PAGE_SIZE, flags: PageFlags { user: false, writable: false, executable: true } },
-            Mapping { start: ist, end: ist + IST_STACK_SIZE, flags: PageFlags { user: false, writable: true, executable: false } },
+            Mapping {
+                start: gdt,
+                end: gdt + PAGE_SIZE,
+                flags: PageFlags { user: false, writable: true, executable: false },
+            },
+            Mapping {
+                start: idt,
+                end: idt + PAGE_SIZE,
+                flags: PageFlags { user: false, writable: false, executable: false },
+            },
+            Mapping {
+                start: stubs,
+                end: stubs + PAGE_SIZE,
+                flags: PageFlags { user: false, writable: false, executable: true },
+            },
+            Mapping {
+                start: ist,
+                end: ist + IST_STACK_SIZE,
+                flags: PageFlags { user: false, writable: true, executable: false },
+            },
         ]);
         mappings.sort_by_key(|m| m.start);
         let page_plan = PagePlan::new(&mappings, page_tables);
@@ -261,7 +281,10 @@ impl Layout {
                 return Err(format!("{what} at {start:#x}+{len:#x} in {size:#x} bytes"));
             }
         }
-        if self.tss.0 != self.gdt.0 + TSS_OFFSET || self.ist_top.0 > self.page_tables.0 || self.ist_top.0 % PAGE_SIZE != 0 {
+        if self.tss.0 != self.gdt.0 + TSS_OFFSET
+            || self.ist_top.0 > self.page_tables.0
+            || self.ist_top.0 % PAGE_SIZE != 0
+        {
             return Err("system pages out of place".into());
         }
         let mut end = 0;

@@ -195,7 +195,8 @@ impl GuestMemory {
         pages.extend(self.host_dirty.iter().copied());
         Image::build(self.size, |fd| {
             for page in pages {
-                let off = usize::try_from(page).ok().and_then(|p| p.checked_mul(PAGE)).filter(|o| o + PAGE <= self.size);
+                let off =
+                    usize::try_from(page).ok().and_then(|p| p.checked_mul(PAGE)).filter(|o| o + PAGE <= self.size);
                 let Some(off) = off else { continue };
                 let pos = libc::off_t::try_from(off).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
                 // SAFETY: `off..off+PAGE` lies inside this mapping (checked above); the

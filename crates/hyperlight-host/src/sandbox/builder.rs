@@ -139,8 +139,7 @@ impl SandboxBuilder {
     /// Creates a sandbox running the guest ELF executable at `path`.
     pub fn build_from_file(self, path: impl AsRef<Path>) -> Result<Sandbox, BuildError> {
         let path = path.as_ref();
-        let bytes =
-            std::fs::read(path).map_err(|source| BuildError::ReadFile { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| BuildError::ReadFile { path: path.to_path_buf(), source })?;
         self.build_from_bytes(&bytes)
     }
 

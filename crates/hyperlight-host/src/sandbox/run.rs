@@ -35,9 +35,7 @@ impl Sandbox {
                     return Err(unexpected(format!("access to guest physical address {addr:#x}, outside guest memory")))
                 }
                 VmExit::Halt => return Err(unexpected("hlt".to_string())),
-                VmExit::Shutdown => {
-                    return Err(CallError::TripleFault { registers: Box::new(self.vm.registers()?) })
-                }
+                VmExit::Shutdown => return Err(CallError::TripleFault { registers: Box::new(self.vm.registers()?) }),
                 // A kill or a deadline stops the call; any other interruption (a
                 // signal for someone else) resumes the guest where it was.
                 VmExit::Interrupted => match self.interrupt.interrupted() {
@@ -85,10 +83,9 @@ impl Sandbox {
                     CallError::Protocol(ProtocolError::BadMessage { what: "host call reply", detail: e.to_string() })
                 })
             }
-            Err(e) => Err(CallError::Protocol(ProtocolError::BadMessage {
-                what: "host call reply",
-                detail: e.to_string(),
-            })),
+            Err(e) => {
+                Err(CallError::Protocol(ProtocolError::BadMessage { what: "host call reply", detail: e.to_string() }))
+            }
         }
     }
 

@@ -189,10 +189,7 @@ impl Sandbox {
     /// Writes a framed message into the input buffer.
     pub(crate) fn write_input<T: serde::Serialize>(&mut self, msg: &T) -> Result<(), message::FrameError> {
         let size = self.layout.input_buffer_size;
-        let buf = self
-            .mem
-            .slice_mut(self.layout.input_buffer, size)
-            .map_err(|_| message::FrameError::NoHeader)?;
+        let buf = self.mem.slice_mut(self.layout.input_buffer, size).map_err(|_| message::FrameError::NoHeader)?;
         message::write_frame(buf, msg).map(|_| ())
     }
 

@@ -191,7 +191,9 @@ impl Snapshot {
             .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
             .ok_or(SnapshotError::Truncated { what: "file length" })?;
         match (bytes.len() as u64).cmp(&total) {
-            std::cmp::Ordering::Less => return Err(SnapshotError::Truncated { what: "file shorter than its length field" }),
+            std::cmp::Ordering::Less => {
+                return Err(SnapshotError::Truncated { what: "file shorter than its length field" })
+            }
             std::cmp::Ordering::Greater => return Err(corrupt("bytes after the end of the snapshot")),
             std::cmp::Ordering::Equal => {}
         }

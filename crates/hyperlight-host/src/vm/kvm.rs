@@ -6,11 +6,11 @@
 use std::io;
 use std::sync::OnceLock;
 
-use kvm_bindings::{
-    kvm_debugregs, kvm_dtable, kvm_segment, kvm_userspace_memory_region, kvm_xcrs, kvm_xsave, CpuId, KVM_MAX_CPUID_ENTRIES,
-    KVM_MEM_LOG_DIRTY_PAGES,
-};
 use hyperlight_common::port::ExitPort;
+use kvm_bindings::{
+    kvm_debugregs, kvm_dtable, kvm_segment, kvm_userspace_memory_region, kvm_xcrs, kvm_xsave, CpuId,
+    KVM_MAX_CPUID_ENTRIES, KVM_MEM_LOG_DIRTY_PAGES,
+};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::mem::memory::GuestMemory;
@@ -41,9 +41,8 @@ fn op(operation: &'static str) -> impl Fn(kvm_ioctls::Error) -> HypervisorError 
 fn system() -> Result<&'static KvmSystem, HypervisorError> {
     let s = SYSTEM.get_or_init(|| {
         let kvm = Kvm::new().map_err(|e| ("open", e.errno()))?;
-        let cpuid = kvm
-            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-            .map_err(|e| ("KVM_GET_SUPPORTED_CPUID", e.errno()))?;
+        let cpuid =
+            kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(|e| ("KVM_GET_SUPPORTED_CPUID", e.errno()))?;
         let has_xsave = cpuid.as_slice().iter().any(|e| e.function == 1 && e.ecx & (1 << 26) != 0);
         let xcr0 = cpuid
             .as_slice()
@@ -246,7 +245,9 @@ impl Backend for KvmVm {
     fn run(&mut self) -> Result<VmExit, HypervisorError> {
         let exit = self.run_vcpu();
         match &exit {
-            Ok(VmExit::IoOut { port, .. }) if ExitPort::from_port(*port) == Some(ExitPort::Fault) => self.debug_set = None,
+            Ok(VmExit::IoOut { port, .. }) if ExitPort::from_port(*port) == Some(ExitPort::Fault) => {
+                self.debug_set = None
+            }
             Ok(VmExit::IoOut { .. } | VmExit::Interrupted | VmExit::Mmio { .. } | VmExit::IoIn { .. }) => {}
             _ => self.debug_set = None,
         }
@@ -396,12 +397,7 @@ impl Backend for KvmVm {
         // SAFETY: `xsave` is a plain kvm_xsave of the legacy 4 KiB size, the size
         // KVM_SET_XSAVE reads when no larger XSAVE size was enabled on this VM.
         unsafe { self.vcpu.set_xsave(&xsave) }.map_err(op("KVM_SET_XSAVE"))?;
-        let d = kvm_debugregs {
-            db: state.debug.db,
-            dr6: state.debug.dr6,
-            dr7: state.debug.dr7,
-            ..Default::default()
-        };
+        let d = kvm_debugregs { db: state.debug.db, dr6: state.debug.dr6, dr7: state.debug.dr7, ..Default::default() };
         if self.debug_set != Some(state.debug) {
             self.debug_set = None;
             self.vcpu.set_debug_regs(&d).map_err(op("KVM_SET_DEBUGREGS"))?;

@@ -9,10 +9,10 @@
 //! - [`Backend::set_xcr0`]: the extended state the guest may use (SSE, AVX).
 
 pub(crate) mod cpu;
-#[cfg(test)]
-pub(crate) mod fake;
 #[cfg(feature = "gdb")]
 pub(crate) mod debug_regs;
+#[cfg(test)]
+pub(crate) mod fake;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
 pub(crate) mod pool;
