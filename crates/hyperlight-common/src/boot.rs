@@ -56,6 +56,17 @@ pub enum BootInfoError {
     BadMagic,
 }
 
+impl core::fmt::Display for BootInfoError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BootInfoError::TooShort => write!(f, "boot information shorter than {BOOT_INFO_SIZE} bytes"),
+            BootInfoError::BadMagic => f.write_str("boot information with a wrong magic number"),
+        }
+    }
+}
+
+impl core::error::Error for BootInfoError {}
+
 impl BootInfo {
     /// The block as bytes: magic, then each field as a little-endian integer in the
     /// order of declaration (`abi_version` and `flags` are `u32`, the rest `u64`).

@@ -55,6 +55,8 @@ impl fmt::Display for ArgumentError {
     }
 }
 
+impl core::error::Error for ArgumentError {}
+
 /// A Rust argument list: `()`, one [`ParameterType`], or a tuple of them.
 pub trait Arguments: Sized {
     /// The parameter types, in order.

@@ -160,6 +160,8 @@ impl fmt::Display for FunctionError {
     }
 }
 
+impl core::error::Error for FunctionError {}
+
 impl From<core::convert::Infallible> for FunctionError {
     fn from(never: core::convert::Infallible) -> FunctionError {
         match never {}
@@ -236,8 +238,17 @@ impl fmt::Display for FrameError {
             FrameError::LengthOutOfRange { length, capacity } => {
                 write!(f, "frame length {length} exceeds the {capacity} bytes of the buffer")
             }
-            FrameError::Malformed(e) => write!(f, "malformed payload: {e}"),
+            FrameError::Malformed(_) => f.write_str("malformed payload"),
             FrameError::TrailingBytes(n) => write!(f, "{n} bytes after the payload"),
+        }
+    }
+}
+
+impl core::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            FrameError::Malformed(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -35,11 +35,16 @@ mod mem;
 mod sandbox;
 mod vm;
 
-pub use error::{BuildError, CallError, Exception, GuestFault, ProtocolError, SnapshotError};
+pub use error::{
+    BuildError, CallError, Exception, FilePart, GuestFault, MessageKind, ProtocolError, SnapshotError,
+    SnapshotFileError, SnapshotMismatch, UnexpectedExit, VcpuStateError,
+};
 pub use func::host_functions::HostFunctions;
 pub use hyperlight_common::{Arguments, FunctionError, FunctionOutput, ParameterType, ReturnType, Value, ValueType};
 pub use mem::elf::ElfError;
+pub use mem::image_shape::ImageShapeError;
 pub use mem::layout::{GuestAddr, LayoutError};
+pub use mem::memory::OutOfBounds;
 pub use sandbox::builder::SandboxBuilder;
 pub use sandbox::config::{
     SandboxConfig, DEFAULT_HEAP_SIZE, DEFAULT_INIT_TIMEOUT, DEFAULT_INPUT_BUFFER_SIZE, DEFAULT_MEMORY_LIMIT,
@@ -48,7 +53,7 @@ pub use sandbox::config::{
 pub use sandbox::sandbox::Sandbox;
 pub use sandbox::snapshot::Snapshot;
 pub use sandbox::snapshot_file::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC};
-pub use vm::interrupt::{interrupt_signal, InterruptHandle};
+pub use vm::interrupt::{interrupt_signal, set_interrupt_signal, InterruptHandle, InterruptSignalError};
 pub use vm::pool::{set_vm_pool_capacity, vm_pool_len, DEFAULT_VM_POOL_CAPACITY};
 pub use vm::{HypervisorError, Registers};
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use hyperlight_host::{HostFunctions, Sandbox, Snapshot, SnapshotError, SNAPSHOT_FORMAT_VERSION};
+use hyperlight_host::{HostFunctions, Sandbox, Snapshot, SnapshotFileError, SNAPSHOT_FORMAT_VERSION};
 
 use common::simpleguest;
 
@@ -46,7 +46,7 @@ fn save_and_load_round_trip() {
 fn a_missing_file_is_an_io_error() {
     let err = Snapshot::load("/nonexistent/snapshot.bin").unwrap_err();
     assert!(
-        matches!(&err, SnapshotError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+        matches!(&err, SnapshotFileError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
         "{err:?}"
     );
 }
@@ -56,7 +56,7 @@ fn truncated_files_are_reported_as_truncated() {
     let bytes = snapshot_bytes();
     for len in [0, 4, 8, 11, 15, 20, 24, 100, bytes.len() / 2, bytes.len() - 5, bytes.len() - 1] {
         let err = Snapshot::from_bytes(&bytes[..len]).unwrap_err();
-        assert!(matches!(err, SnapshotError::Truncated { .. }), "length {len}: {err:?}");
+        assert!(matches!(err, SnapshotFileError::Truncated(_)), "length {len}: {err:?}");
     }
 }
 
@@ -67,7 +67,7 @@ fn a_flipped_byte_fails_the_checksum() {
         let mut b = bytes.clone();
         b[at] ^= 0x40;
         let err = Snapshot::from_bytes(&b).unwrap_err();
-        assert!(matches!(err, SnapshotError::Checksum { .. }), "byte {at}: {err:?}");
+        assert!(matches!(err, SnapshotFileError::Checksum { .. }), "byte {at}: {err:?}");
     }
 }
 
@@ -76,13 +76,13 @@ fn wrong_magic_and_newer_version_are_refused() {
     let bytes = snapshot_bytes();
     let mut b = bytes.clone();
     b[0] = b'X';
-    assert!(matches!(Snapshot::from_bytes(&b), Err(SnapshotError::BadMagic)));
+    assert!(matches!(Snapshot::from_bytes(&b), Err(SnapshotFileError::BadMagic)));
     let mut b = bytes.clone();
     b[8..12].copy_from_slice(&(SNAPSHOT_FORMAT_VERSION + 1).to_le_bytes());
     reseal(&mut b);
     let err = Snapshot::from_bytes(&b).unwrap_err();
     assert!(
-        matches!(err, SnapshotError::UnsupportedVersion { found, supported }
+        matches!(err, SnapshotFileError::UnsupportedVersion { found, supported }
             if found == SNAPSHOT_FORMAT_VERSION + 1 && supported == SNAPSHOT_FORMAT_VERSION),
         "{err:?}"
     );
@@ -100,7 +100,7 @@ fn a_snapshot_from_another_cpu_vendor_is_refused() {
     reseal(&mut b);
     let err = Snapshot::from_bytes(&b).unwrap_err();
     assert!(
-        matches!(&err, SnapshotError::CpuVendorMismatch { found, expected } if found.as_bytes() == other && *expected == vendor),
+        matches!(&err, SnapshotFileError::CpuVendorMismatch { found, expected } if found.as_bytes() == other && *expected == vendor),
         "{err:?}"
     );
 }
@@ -112,7 +112,7 @@ fn another_abi_version_is_refused() {
     b[24] = 99;
     reseal(&mut b);
     let err = Snapshot::from_bytes(&b).unwrap_err();
-    assert!(matches!(err, SnapshotError::AbiMismatch { found: 99, .. }), "{err:?}");
+    assert!(matches!(err, SnapshotFileError::AbiMismatch { found: 99, .. }), "{err:?}");
 }
 
 #[test]

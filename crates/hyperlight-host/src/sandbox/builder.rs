@@ -9,10 +9,11 @@ use hyperlight_common::{Arguments, Callable, FunctionOutput, ABI_VERSION, PRINT_
 use crate::error::BuildError;
 use crate::func::host_functions::HostFunctions;
 use crate::mem::elf::ElfImage;
+use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
 use crate::sandbox::config::SandboxConfig;
-use crate::sandbox::sandbox::Sandbox;
+use crate::sandbox::sandbox::{Parts, Sandbox};
 use crate::vm::{self, cpu};
 
 /// Creates sandboxes: memory sizes, host functions, then a guest binary.
@@ -148,31 +149,44 @@ impl SandboxBuilder {
     /// waits for calls.
     pub fn build_from_bytes(self, bytes: &[u8]) -> Result<Sandbox, BuildError> {
         let image = ElfImage::parse(bytes)?;
-        let layout = Layout::new(&image, &self.config.memory())?;
+        let shape = ImageShape::of(&image);
+        let layout = Layout::new(&shape, &self.config.memory())?;
         let mut mem = GuestMemory::new(layout.memory_size)
             .map_err(|source| BuildError::Memory { size: layout.memory_size, source })?;
         write_image(&image, bytes, &layout, &mut mem)?;
         let mut vm = vm::create(&mem)?;
         cpu::enter_user_mode(vm.as_mut(), &layout)?;
         let debug = self.debug.start()?;
-        Sandbox::start(vm, mem, layout, self.host_functions, self.config, guest_id(&image, bytes), debug)
-            .map_err(|e| BuildError::Init(Box::new(e)))
+        let parts = Parts { shape, layout, config: self.config, guest_id: GuestId::of(&image, bytes) };
+        Sandbox::start(vm, mem, parts, self.host_functions, debug)
     }
 }
 
-/// Identifies a guest program by what it loads: the bytes of its segments, where they
-/// go, and its entry point (not its symbols or debug information).
-fn guest_id(image: &ElfImage, bytes: &[u8]) -> u64 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(&image.entry().to_le_bytes());
-    for s in image.segments() {
-        h.update(&s.vaddr.to_le_bytes());
-        h.update(&s.mem_size.to_le_bytes());
-        let start = usize::try_from(s.file_offset).unwrap_or(usize::MAX);
-        let end = start.saturating_add(usize::try_from(s.file_size).unwrap_or(usize::MAX));
-        h.update(bytes.get(start..end).unwrap_or(&[]));
+/// Identifies a guest program by what it loads: the BLAKE3 hash of its entry point,
+/// and of each segment's place, size, permissions and bytes (not its symbols or debug
+/// information). Snapshots restore only into sandboxes of the same guest; 256 bits
+/// make it as unlikely for two guests to share an id as for BLAKE3 to collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GuestId(pub [u8; 32]);
+
+impl GuestId {
+    pub(crate) fn of(image: &ElfImage, bytes: &[u8]) -> GuestId {
+        let mut h = blake3::Hasher::new();
+        h.update(b"hyperlight guest id v1");
+        h.update(&[u8::from(image.kind() == crate::mem::elf::ElfKind::Pie)]);
+        h.update(&image.entry().to_le_bytes());
+        for s in image.segments() {
+            h.update(&s.vaddr.to_le_bytes());
+            h.update(&s.mem_size.to_le_bytes());
+            h.update(&[u8::from(s.writable) | (u8::from(s.executable) << 1)]);
+            let start = usize::try_from(s.file_offset).unwrap_or(usize::MAX);
+            let end = start.saturating_add(usize::try_from(s.file_size).unwrap_or(usize::MAX));
+            let data = bytes.get(start..end).unwrap_or(&[]);
+            h.update(&(data.len() as u64).to_le_bytes());
+            h.update(data);
+        }
+        GuestId(*h.finalize().as_bytes())
     }
-    (u64::from(h.finalize()) << 32) | (bytes.len() as u64 & 0xffff_ffff)
 }
 
 /// Fills fresh guest memory: the ELF's segments, the boot information, the system

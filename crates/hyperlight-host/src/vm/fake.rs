@@ -36,7 +36,7 @@ impl Backend for ScriptedVm {
             Some(Step::Fail(operation)) => {
                 Err(HypervisorError::Operation { operation, source: std::io::Error::from_raw_os_error(libc::EFAULT) })
             }
-            None => Ok(VmExit::Other("script ended".into())),
+            None => Ok(VmExit::Unhandled(crate::vm::UnhandledExit::Other { reason: u32::MAX })),
         }
     }
     fn registers(&self) -> Result<Registers, HypervisorError> {

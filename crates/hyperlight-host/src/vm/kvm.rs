@@ -15,7 +15,8 @@ use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::mem::memory::GuestMemory;
 use crate::vm::{
-    Backend, DebugRegisters, DescriptorTable, HypervisorError, Registers, Segment, SpecialRegisters, VcpuState, VmExit,
+    Backend, DebugRegisters, DescriptorTable, HypervisorError, Registers, Segment, SpecialRegisters, UnhandledExit,
+    VcpuState, VmExit,
 };
 
 const DEVICE: &str = "/dev/kvm";
@@ -190,12 +191,10 @@ impl KvmVm {
                 // SAFETY: for KVM_EXIT_INTERNAL_ERROR the kernel fills the `internal`
                 // member of the exit union; it is plain integers.
                 let suberror = unsafe { sub.internal.suberror };
-                Ok(VmExit::Other(format!("KVM_EXIT_INTERNAL_ERROR, suberror {suberror}")))
+                Ok(VmExit::Unhandled(UnhandledExit::InternalError { suberror }))
             }
-            Ok(VcpuExit::FailEntry(reason, cpu)) => {
-                Ok(VmExit::Other(format!("KVM_EXIT_FAIL_ENTRY, reason {reason:#x} on cpu {cpu}")))
-            }
-            Ok(other) => Ok(VmExit::Other(format!("{other:?}"))),
+            Ok(VcpuExit::FailEntry(reason, cpu)) => Ok(VmExit::Unhandled(UnhandledExit::EntryFailed { reason, cpu })),
+            Ok(_) => Ok(VmExit::Unhandled(UnhandledExit::Other { reason: self.vcpu.get_kvm_run().exit_reason })),
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Ok(VmExit::Interrupted),
             Err(e) => Err(op("KVM_RUN")(e)),
         }
