@@ -65,6 +65,19 @@ pub mod fuzzing {
     pub use crate::mem::layout::PIE_BASE;
 }
 
+/// For this crate's own integration tests only. Not part of the API; it may change in
+/// any release.
+#[doc(hidden)]
+pub mod testing {
+    use crate::{Snapshot, SnapshotFileError};
+
+    /// The snapshot's file bytes with the guest's random seed zeroed: equal for two
+    /// snapshots of one state, whatever seed each was given.
+    pub fn bytes_without_seed(snapshot: &Snapshot) -> Result<Vec<u8>, SnapshotFileError> {
+        snapshot.encode(true)
+    }
+}
+
 /// The README's examples, compiled as doctests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]

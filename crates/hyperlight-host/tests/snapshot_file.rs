@@ -108,7 +108,7 @@ fn a_snapshot_from_another_cpu_vendor_is_refused() {
 #[test]
 fn another_abi_version_is_refused() {
     let mut b = snapshot_bytes();
-    assert_eq!(b[24], 1, "ABI version 1, a one-byte varint");
+    assert_eq!(u32::from(b[24]), hyperlight_common::ABI_VERSION, "the ABI version, a one-byte varint");
     b[24] = 99;
     reseal(&mut b);
     let err = Snapshot::from_bytes(&b).unwrap_err();

@@ -106,6 +106,8 @@ pub(crate) struct Layout {
     /// Where the guest starts.
     pub entry: GuestAddr,
     pub boot_info: GuestAddr,
+    /// The guest's random seed, in the boot information page (see `BootInfo::seed`).
+    pub seed: GuestAddr,
     pub input_buffer: GuestAddr,
     pub input_buffer_size: u64,
     pub output_buffer: GuestAddr,
@@ -127,6 +129,9 @@ pub(crate) struct Layout {
     /// The page tables for `mappings`, at `page_tables`.
     pub page_plan: PagePlan,
 }
+
+/// Offset of the random seed inside the boot information page.
+const SEED_OFFSET: u64 = 0x800;
 
 /// Offset of the TSS inside the GDT page.
 pub(crate) const TSS_OFFSET: u64 = 0x800;
@@ -234,6 +239,7 @@ impl Layout {
             bias,
             entry: GuestAddr(image.entry.wrapping_add(bias)),
             boot_info: GuestAddr(boot_info),
+            seed: GuestAddr(boot_info + SEED_OFFSET),
             input_buffer: GuestAddr(input_buffer),
             input_buffer_size: page_up(config.input_buffer_size).unwrap_or(0),
             output_buffer: GuestAddr(output_buffer),

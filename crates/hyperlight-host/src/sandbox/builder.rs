@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use hyperlight_common::boot::BootInfo;
+use hyperlight_common::boot::{BootInfo, SEED_SIZE};
 use hyperlight_common::{Arguments, Callable, FunctionOutput, ABI_VERSION, PRINT_FUNCTION};
 
 use crate::error::BuildError;
@@ -189,6 +189,14 @@ impl GuestId {
     }
 }
 
+/// [`SEED_SIZE`] bytes from the host's CSPRNG (ChaCha, seeded from the OS), for the
+/// guest's `BootInfo::seed`.
+pub(crate) fn fresh_seed() -> [u8; SEED_SIZE] {
+    let mut seed = [0u8; SEED_SIZE];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
+    seed
+}
+
 /// Fills fresh guest memory: the ELF's segments, the boot information, the system
 /// pages and the page tables.
 fn write_image(image: &ElfImage, bytes: &[u8], layout: &Layout, mem: &mut GuestMemory) -> Result<(), BuildError> {
@@ -212,8 +220,10 @@ fn write_image(image: &ElfImage, bytes: &[u8], layout: &Layout, mem: &mut GuestM
         stack_size: layout.stack_size,
         image_base: layout.image_base.0,
         image_size: image_len,
+        seed: layout.seed.0,
     };
     mem.write(layout.boot_info, &boot.encode()).map_err(out_of_bounds)?;
+    mem.write(layout.seed, &fresh_seed()).map_err(out_of_bounds)?;
     cpu::write_system_pages(layout, mem).map_err(out_of_bounds)?;
     layout.page_plan.write(mem).map_err(out_of_bounds)
 }

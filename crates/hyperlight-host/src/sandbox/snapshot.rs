@@ -21,7 +21,7 @@ use crate::mem::image::Image;
 use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
-use crate::sandbox::builder::GuestId;
+use crate::sandbox::builder::{fresh_seed, GuestId};
 use crate::sandbox::config::SandboxConfig;
 use crate::sandbox::sandbox::{Parts, Sandbox};
 use crate::vm::pool;
@@ -147,7 +147,14 @@ impl Sandbox {
         }
         self.vm.set_vcpu_state(&s.vcpu)?;
         self.ready = s.ready;
-        Ok(())
+        self.reseed()
+    }
+
+    /// A fresh random seed for the guest (`BootInfo::seed`): after a restore and in a
+    /// sandbox made from a snapshot, so that no two tenants of one snapshot derive the
+    /// same random numbers.
+    fn reseed(&mut self) -> Result<(), SnapshotError> {
+        self.mem.write(self.layout.seed, &fresh_seed()).map_err(|e| SnapshotError::Memory(std::io::Error::other(e)))
     }
 
     /// A new, independent sandbox in the state of `snapshot`, ready to call, with the
@@ -174,6 +181,8 @@ impl Sandbox {
         };
         vm.set_vcpu_state(&s.vcpu)?;
         let parts = Parts { shape: s.shape.clone(), layout: s.layout.clone(), config: s.config, guest_id: s.guest_id };
-        Ok(Sandbox::assemble(vm, mem, parts, host_functions, s.ready)?)
+        let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, s.ready)?;
+        sandbox.reseed()?;
+        Ok(sandbox)
     }
 }

@@ -29,6 +29,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use hyperlight_common::boot::SEED_SIZE;
 use hyperlight_common::{ABI_VERSION, PAGE_SIZE};
 
 use crate::error::{FilePart, SnapshotFileError};
@@ -77,7 +78,16 @@ impl Snapshot {
 
     /// The snapshot in the file format (what [`save`](Snapshot::save) writes).
     pub fn to_bytes(&self) -> Result<Vec<u8>, SnapshotFileError> {
+        self.encode(false)
+    }
+
+    /// The file bytes; with `without_seed`, the guest's random seed reads as zero (for
+    /// tests that compare two snapshots of one state: the seed is the one thing a
+    /// restore changes on purpose).
+    pub(crate) fn encode(&self, without_seed: bool) -> Result<Vec<u8>, SnapshotFileError> {
         let s = &self.inner;
+        let seed_page = s.layout.seed.0 / PAGE_SIZE;
+        let seed_at = usize::try_from(s.layout.seed.0 % PAGE_SIZE).unwrap_or(0);
         let runs = s.image.nonzero_runs().map_err(SnapshotFileError::Memory)?;
         let header = HeaderRecord {
             abi_version: ABI_VERSION,
@@ -103,7 +113,11 @@ impl Snapshot {
         for (first, end) in runs {
             for page in first..end {
                 let bytes = s.image.page(page).ok_or(SnapshotFileError::DataRun { first, end })?;
+                let at = out.len();
                 out.extend_from_slice(bytes);
+                if without_seed && page == seed_page {
+                    out[at + seed_at..at + seed_at + SEED_SIZE].fill(0);
+                }
             }
         }
         let crc = crc32fast::hash(&out);
