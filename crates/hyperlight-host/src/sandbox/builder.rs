@@ -227,3 +227,76 @@ fn write_image(image: &ElfImage, bytes: &[u8], layout: &Layout, mem: &mut GuestM
     cpu::write_system_pages(layout, mem).map_err(out_of_bounds)?;
     layout.page_plan.write(mem).map_err(out_of_bounds)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guest id before BLAKE3: CRC-32 of what the guest loads, and its length.
+    fn crc_id(image: &ElfImage, bytes: &[u8]) -> u64 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&image.entry().to_le_bytes());
+        for s in image.segments() {
+            h.update(&s.vaddr.to_le_bytes());
+            h.update(&s.mem_size.to_le_bytes());
+            let start = usize::try_from(s.file_offset).unwrap();
+            h.update(&bytes[start..start + usize::try_from(s.file_size).unwrap()]);
+        }
+        (u64::from(h.finalize()) << 32) | (bytes.len() as u64 & 0xffff_ffff)
+    }
+
+    /// Another guest of the same length and the same CRC-32 id as `bytes`: four bytes of
+    /// its data segment changed, and the four after them chosen (CRC-32 is linear over
+    /// GF(2), so 32 bits can cancel any difference) to bring the CRC back.
+    fn crc_twin(bytes: &[u8]) -> Vec<u8> {
+        let image = ElfImage::parse(bytes).unwrap();
+        let data = image.segments().iter().find(|s| s.writable && s.file_size >= 8).expect("a data segment");
+        let at = usize::try_from(data.file_offset).unwrap();
+        let crc = |b: &[u8]| crc_id(&ElfImage::parse(b).unwrap(), b) >> 32;
+        let mut changed = bytes.to_vec();
+        changed[at..at + 4].copy_from_slice(b"evil");
+        let target = crc(&changed) ^ crc(bytes);
+        // The effect of each bit of bytes at+4..at+8 on the CRC, then Gaussian
+        // elimination for the bits that cancel `target`.
+        let mut rows: Vec<(u64, u32)> = (0..32u32)
+            .map(|bit| {
+                let mut b = bytes.to_vec();
+                b[at + 4 + (bit / 8) as usize] ^= 1 << (bit % 8);
+                (crc(&b) ^ crc(bytes), 1 << bit)
+            })
+            .collect();
+        let (mut want, mut flip) = (target, 0u32);
+        for pivot in (0..32).rev() {
+            let Some(i) = rows.iter().position(|r| r.0 >> pivot & 1 == 1) else { continue };
+            let row = rows.swap_remove(i);
+            for r in &mut rows {
+                if r.0 >> pivot & 1 == 1 {
+                    *r = (r.0 ^ row.0, r.1 ^ row.1);
+                }
+            }
+            if want >> pivot & 1 == 1 {
+                want ^= row.0;
+                flip ^= row.1;
+            }
+        }
+        assert_eq!(want, 0, "32 consecutive bits always reach every CRC-32 value");
+        for (i, byte) in flip.to_le_bytes().iter().enumerate() {
+            changed[at + 4 + i] ^= byte;
+        }
+        changed
+    }
+
+    #[test]
+    fn guests_with_the_same_crc_and_length_have_different_ids() {
+        // With CRC-32 plus length, a snapshot of one guest restored into this other
+        // one: it was four lines of algebra away.
+        let one = crate::mem::elf::tests::exec_image();
+        let other = crc_twin(&one);
+        assert_ne!(one, other);
+        assert_eq!(one.len(), other.len());
+        let (a, b) = (ElfImage::parse(&one).unwrap(), ElfImage::parse(&other).unwrap());
+        assert_eq!(crc_id(&a, &one), crc_id(&b, &other), "the old id collides");
+        assert_ne!(GuestId::of(&a, &one), GuestId::of(&b, &other));
+        assert_eq!(GuestId::of(&a, &one), GuestId::of(&a, &one));
+    }
+}
