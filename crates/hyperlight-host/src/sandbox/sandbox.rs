@@ -66,7 +66,7 @@ impl Drop for Sandbox {
         // used again after `drop`.
         let (vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
         if vm.poolable() {
-            pool::put(Pooled { vm, mem });
+            pool::put(Pooled { vm, mem, seccomp: self.config.seccomp });
         }
     }
 }
@@ -166,7 +166,7 @@ impl Sandbox {
     /// Runs the guest until it waits for the next call, under the kill and deadline
     /// protocol (see `vm/interrupt.rs`).
     fn run_call(&mut self, timeout: Option<Duration>) -> Result<(), CallError> {
-        let id = self.interrupt.begin();
+        let id = self.interrupt.begin(self.vm.vcpu_thread());
         let timeout = self.debug_timeout(timeout);
         let deadline = timeout.map(|t| Deadline::start(&self.interrupt, id, t));
         let result = self.run_until_ready();
@@ -216,6 +216,17 @@ impl Sandbox {
             self.vm.set_registers(regs)?;
         }
         Ok(())
+    }
+
+    /// See `testing::make_forbidden_syscall_on_vcpu_thread`.
+    pub(crate) fn make_forbidden_syscall_on_vcpu_thread(&self) -> bool {
+        match self.vm.as_threaded() {
+            Some(threaded) => {
+                threaded.make_forbidden_syscall();
+                true
+            }
+            None => false,
+        }
     }
 
     /// The configuration this sandbox was built with.

@@ -166,7 +166,7 @@ impl Sandbox {
     /// [`set_vm_pool_capacity`](crate::set_vm_pool_capacity)), else creates one.
     pub fn from_snapshot(snapshot: &Snapshot, host_functions: HostFunctions) -> Result<Sandbox, SnapshotError> {
         let s = &snapshot.inner;
-        let (mut vm, mem) = match pool::take(s.layout.memory_size) {
+        let (mut vm, mem) = match pool::take(s.layout.memory_size, s.config.seccomp) {
             Some(mut pooled) => {
                 pooled.mem.rebase(&s.image).map_err(SnapshotError::Memory)?;
                 // Forget what the VM's previous guest wrote.
@@ -175,7 +175,10 @@ impl Sandbox {
             }
             None => {
                 let mem = GuestMemory::from_image(&s.image).map_err(SnapshotError::Memory)?;
-                let vm = vm::create(&mem)?;
+                let vm = vm::create(&mem, s.config.seccomp).map_err(|e| match e {
+                    vm::CreateError::Hypervisor(e) => SnapshotError::Hypervisor(e),
+                    vm::CreateError::VcpuThread(e) => SnapshotError::VcpuThread(e),
+                })?;
                 (vm, mem)
             }
         };
