@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use hyperlight_common::boot::{BootInfo, SEED_SIZE};
+use hyperlight_common::boot::BootInfo;
 use hyperlight_common::{Arguments, Callable, FunctionOutput, ABI_VERSION, PRINT_FUNCTION};
 
 use crate::error::BuildError;
@@ -14,6 +14,7 @@ use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
 use crate::sandbox::config::SandboxConfig;
 use crate::sandbox::sandbox::{Parts, Sandbox};
+use crate::vm::machine::fresh_seed;
 use crate::vm::{self, cpu};
 
 /// Creates sandboxes: memory sizes, host functions, then a guest binary.
@@ -171,9 +172,9 @@ impl SandboxBuilder {
             vm::CreateError::VcpuThread(e) => BuildError::VcpuThread(e),
         })?;
         cpu::enter_user_mode(vm.as_mut(), &layout)?;
-        let debug = self.debug.start()?;
+        let hook = self.debug.start()?;
         let parts = Parts { shape, layout, config: self.config, guest_id: GuestId::of(&image, bytes) };
-        Sandbox::start(vm, mem, parts, self.host_functions, debug)
+        Sandbox::start(vm, mem, parts, self.host_functions, hook)
     }
 }
 
@@ -202,14 +203,6 @@ impl GuestId {
         }
         GuestId(*h.finalize().as_bytes())
     }
-}
-
-/// [`SEED_SIZE`] bytes from the host's CSPRNG (ChaCha, seeded from the OS), for the
-/// guest's `BootInfo::seed`.
-pub(crate) fn fresh_seed() -> [u8; SEED_SIZE] {
-    let mut seed = [0u8; SEED_SIZE];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
-    seed
 }
 
 /// Fills fresh guest memory: the ELF's segments, the boot information, the system

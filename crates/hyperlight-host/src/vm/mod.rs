@@ -15,6 +15,7 @@ pub(crate) mod debug_regs;
 pub(crate) mod fake;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
+pub(crate) mod machine;
 pub(crate) mod pool;
 pub(crate) mod seccomp;
 pub(crate) mod stubs;
