@@ -109,6 +109,12 @@ pub mod testing {
         snapshot.encode(true)
     }
 
+    /// How many pages the host wrote into the sandbox's memory since it last equalled
+    /// its snapshot: what the next restore copies besides the guest's own writes.
+    pub fn host_dirty_pages(sandbox: &mut crate::Sandbox) -> usize {
+        sandbox.machine().mem().host_dirty_pages()
+    }
+
     /// Seccomp mode's own test: makes the sandbox's vCPU thread call a system call
     /// its filter forbids, which kills the process. Returns `false` (and does
     /// nothing) if the sandbox is not in seccomp mode.

@@ -185,3 +185,20 @@ fn a_debug_exception_changes_dr6_and_restore_puts_it_back() {
     assert!(before == after, "the vCPU state differs after restore");
     assert_works(&mut sb);
 }
+
+#[test]
+fn a_call_dirties_only_the_pages_its_frames_use() {
+    // Writing a call frame used to mark the whole 64 KiB input buffer (16 pages) as
+    // written by the host, so every restore copied at least 16 pages back.
+    let mut sb = simpleguest();
+    let snap = sb.snapshot().unwrap();
+    sb.restore(&snap).unwrap();
+    // The restore's new seed: the boot page.
+    assert_eq!(hyperlight_host::testing::host_dirty_pages(&mut sb), 1);
+    assert_eq!(sb.call::<i32>("EchoI32", 5).unwrap(), 5);
+    // And the call: the first page of the input buffer.
+    assert_eq!(hyperlight_host::testing::host_dirty_pages(&mut sb), 2);
+    let big = "x".repeat(10_000);
+    assert_eq!(sb.call::<String>("EchoString", big.clone()).unwrap(), big);
+    assert_eq!(hyperlight_host::testing::host_dirty_pages(&mut sb), 4, "a 10 kB frame spans three pages");
+}

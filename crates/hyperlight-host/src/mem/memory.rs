@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use hyperlight_common::PAGE_SIZE;
 
+use crate::mem::dirty_pages::DirtyPages;
 use crate::mem::image::{new_memfd, write_all_at, Image};
 use crate::mem::layout::GuestAddr;
 
@@ -52,7 +53,7 @@ pub(crate) struct GuestMemory {
     size: usize,
     backing: Backing,
     /// Pages the host wrote since the memory last equalled its image.
-    host_dirty: BTreeSet<u64>,
+    host_dirty: DirtyPages,
 }
 
 // SAFETY: GuestMemory owns its mapping; the raw pointer is only dereferenced through
@@ -93,7 +94,7 @@ impl GuestMemory {
         let len = usize::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let fd = new_memfd(len)?;
         let base = map(std::ptr::null_mut(), len, &fd, true)?;
-        Ok(GuestMemory { base, size: len, backing: Backing::Own(fd), host_dirty: BTreeSet::new() })
+        Ok(GuestMemory { base, size: len, backing: Backing::Own(fd), host_dirty: DirtyPages::new(size / PAGE_SIZE) })
     }
 
     /// Guest memory equal to `image`, sharing its pages until they are written.
@@ -103,7 +104,7 @@ impl GuestMemory {
             base,
             size: image.size(),
             backing: Backing::Image(Arc::clone(image)),
-            host_dirty: BTreeSet::new(),
+            host_dirty: DirtyPages::new(image.size() as u64 / PAGE_SIZE),
         })
     }
 
@@ -197,7 +198,7 @@ impl GuestMemory {
     fn copy_out(&self, old: &Image, guest_dirty: &[u64]) -> io::Result<Image> {
         let mut pages: BTreeSet<u64> = old.data_runs()?.into_iter().flat_map(|(a, b)| a..b).collect();
         pages.extend(guest_dirty.iter().copied());
-        pages.extend(self.host_dirty.iter().copied());
+        pages.extend(self.host_dirty.iter());
         Image::build(self.size, |fd| {
             for page in pages {
                 let off =
@@ -222,9 +223,10 @@ impl GuestMemory {
             return Err(io::Error::other("guest memory has no image to reset to"));
         };
         let image = Arc::clone(image);
-        let mut pages: BTreeSet<u64> = std::mem::take(&mut self.host_dirty);
-        pages.extend(guest_dirty.iter().copied());
-        for &page in &pages {
+        for &page in guest_dirty {
+            self.host_dirty.insert(page);
+        }
+        for page in self.host_dirty.iter() {
             let src = image.page(page).ok_or_else(|| io::Error::other("dirty page outside the image"))?;
             let off = usize::try_from(page).unwrap_or(usize::MAX).saturating_mul(PAGE);
             // SAFETY: `image.page` succeeded, so `off..off+PAGE` is inside the image and so
@@ -232,7 +234,15 @@ impl GuestMemory {
             // mappings. The guest is not running.
             unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(off), PAGE) };
         }
-        Ok(pages.len())
+        let copied = self.host_dirty.len();
+        self.host_dirty.clear();
+        Ok(copied)
+    }
+
+    /// How many pages the host wrote since memory last equalled its image (what the
+    /// next restore copies besides the guest's own writes).
+    pub(crate) fn host_dirty_pages(&self) -> usize {
+        self.host_dirty.len()
     }
 
     fn check(&self, addr: GuestAddr, len: usize) -> Result<usize, OutOfBounds> {
@@ -249,7 +259,9 @@ impl GuestMemory {
             return;
         }
         let (first, last) = (start / PAGE, (start + len - 1) / PAGE);
-        self.host_dirty.extend((first as u64)..=(last as u64));
+        for page in first..=last {
+            self.host_dirty.insert(page as u64);
+        }
     }
 
     /// Copies `data` into guest memory at `addr`.
@@ -279,8 +291,31 @@ impl GuestMemory {
         Ok(u64::from_le_bytes(b))
     }
 
+    /// Lets `fill` write into `[addr, addr + len)` in place (encoding a message) and
+    /// marks only the bytes it says it wrote (`Ok(n)`: the first `n`) as the host's:
+    /// a 64 KiB buffer holding a 20-byte call costs the next restore one page, not 16.
+    pub(crate) fn fill<E>(
+        &mut self,
+        addr: GuestAddr,
+        len: u64,
+        fill: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<Result<usize, E>, OutOfBounds> {
+        let n = usize::try_from(len).map_err(|_| OutOfBounds { addr: addr.0, len, size: self.size as u64 })?;
+        let start = self.check(addr, n)?;
+        // SAFETY: the range lies inside the mapping (checked above), and the borrow of
+        // &mut self excludes every other access through this GuestMemory while `fill`
+        // runs; the vCPU only runs inside `&mut self` methods of the machine that owns
+        // this memory, so it cannot run meanwhile.
+        let buf = unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(start), n) };
+        let result = fill(buf);
+        if let Ok(written) = &result {
+            self.mark(start, (*written).min(n));
+        }
+        Ok(result)
+    }
+
     /// A mutable view of `[addr, addr + len)`, for bulk writes while the guest is
-    /// stopped (ELF loading, encoding a message in place).
+    /// stopped (ELF loading), all of it marked as written.
     pub(crate) fn slice_mut(&mut self, addr: GuestAddr, len: u64) -> Result<&mut [u8], OutOfBounds> {
         let n = usize::try_from(len).map_err(|_| OutOfBounds { addr: addr.0, len, size: self.size as u64 })?;
         let start = self.check(addr, n)?;

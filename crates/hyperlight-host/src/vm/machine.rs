@@ -275,11 +275,14 @@ impl Machine {
     }
 
     /// Writes a framed message into the input buffer.
+    /// Only the frame's bytes count as written by the host (what the next restore
+    /// puts back), not the whole buffer.
     pub(crate) fn write_input<T: serde::Serialize>(&mut self, msg: &T) -> Result<(), FrameError> {
-        let size = self.layout.input_buffer_size;
+        let (addr, size) = (self.layout.input_buffer, self.layout.input_buffer_size);
         // The layout put the input buffer inside guest memory.
-        let buf = self.mem.slice_mut(self.layout.input_buffer, size).map_err(|_| FrameError::NoHeader)?;
-        message::write_frame(buf, msg).map(|_| ())
+        let written =
+            self.mem.fill(addr, size, |buf| message::write_frame(buf, msg)).map_err(|_| FrameError::NoHeader)?;
+        written.map(|_| ())
     }
 
     /// Copies the frame in the output buffer out of guest memory and decodes it.
