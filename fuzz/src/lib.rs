@@ -9,7 +9,7 @@
 use std::fmt::Debug;
 
 use hyperlight_common::message::{read_frame, write_frame};
-use hyperlight_common::{FunctionCall, FunctionResult, GuestAbort, Value};
+use hyperlight_common::{FunctionCall, FunctionResult, FunctionTable, GuestAbort, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -46,6 +46,18 @@ impl Message for FunctionResult {
             (Err(a), Err(b)) => a == b,
             _ => false,
         }
+    }
+}
+
+impl Message for Vec<FunctionResult> {
+    fn same(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a.same(b))
+    }
+}
+
+impl Message for FunctionTable {
+    fn same(&self, other: &Self) -> bool {
+        self == other
     }
 }
 

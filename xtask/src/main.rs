@@ -185,9 +185,11 @@ fn bench(root: &Path, extra: &[String]) -> Result<(), Failed> {
 /// a crash. libFuzzer's output goes to fuzz/target/logs/TARGET.log; the summary
 /// comes from its last line, `Done N runs in S second(s)`.
 fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
-    const TARGETS: [&str; 8] = [
+    const TARGETS: [&str; 10] = [
         "frame_function_call",
         "frame_function_result",
+        "frame_function_table",
+        "frame_batch_results",
         "frame_guest_abort",
         "boot_info",
         "elf_loader",

@@ -19,7 +19,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::value::{ParameterType, ReturnType, Value, ValueType};
+use crate::value::{AsArgument, ParameterType, ReturnType, Value, ValueType};
 
 /// Why a list of values does not fit a function's parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +99,62 @@ impl Arguments for () {
         }
     }
 }
+
+/// An argument list for the parameters `P` (a tuple of [`ParameterType`]s) that can be
+/// encoded as it is, without being turned into `Value`s first: a tuple of the same
+/// length whose elements are [`AsArgument`]s of the parameter types (so `&str` may
+/// stand for `String`, `&[u8]` for `Vec<u8>`). What a typed function handle takes.
+pub trait ArgumentRefs<P> {
+    /// How many arguments.
+    const COUNT: usize;
+    /// Serializes every argument, in order, as the `Value` it stands for.
+    fn serialize_args<S: serde::ser::SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error>;
+}
+
+impl ArgumentRefs<()> for () {
+    const COUNT: usize = 0;
+    fn serialize_args<S: serde::ser::SerializeSeq>(&self, _seq: &mut S) -> Result<(), S::Error> {
+        Ok(())
+    }
+}
+
+/// An [`ArgumentRefs`] as a serde sequence (the encoding of a `Vec<Value>`).
+#[derive(Debug)]
+pub struct EncodeArgs<'a, A, P>(pub &'a A, pub core::marker::PhantomData<fn(P)>);
+
+impl<A: ArgumentRefs<P>, P> serde::Serialize for EncodeArgs<'_, A, P> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(A::COUNT))?;
+        self.0.serialize_args(&mut seq)?;
+        seq.end()
+    }
+}
+
+macro_rules! argument_refs {
+    ($n:expr; $($a:ident $p:ident $i:tt),+) => {
+        impl<$($a: AsArgument<$p>, $p: ParameterType),+> ArgumentRefs<($($p,)+)> for ($($a,)+) {
+            const COUNT: usize = $n;
+            fn serialize_args<S: serde::ser::SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error> {
+                $(seq.serialize_element(&self.$i.value_ref())?;)+
+                Ok(())
+            }
+        }
+    };
+}
+
+argument_refs!(1; A0 P0 0);
+argument_refs!(2; A0 P0 0, A1 P1 1);
+argument_refs!(3; A0 P0 0, A1 P1 1, A2 P2 2);
+argument_refs!(4; A0 P0 0, A1 P1 1, A2 P2 2, A3 P3 3);
+argument_refs!(5; A0 P0 0, A1 P1 1, A2 P2 2, A3 P3 3, A4 P4 4);
+argument_refs!(6; A0 P0 0, A1 P1 1, A2 P2 2, A3 P3 3, A4 P4 4, A5 P5 5);
+argument_refs!(7; A0 P0 0, A1 P1 1, A2 P2 2, A3 P3 3, A4 P4 4, A5 P5 5, A6 P6 6);
+argument_refs!(8; A0 P0 0, A1 P1 1, A2 P2 2, A3 P3 3, A4 P4 4, A5 P5 5, A6 P6 6, A7 P7 7);
+argument_refs!(9; A0 P0 0, A1 P1 1, A2 P2 2, A3 P3 3, A4 P4 4, A5 P5 5, A6 P6 6, A7 P7 7, A8 P8 8);
+argument_refs!(10; A0 P0 0, A1 P1 1, A2 P2 2, A3 P3 3, A4 P4 4, A5 P5 5, A6 P6 6, A7 P7 7, A8 P8 8, A9 P9 9);
+argument_refs!(11; A0 P0 0, A1 P1 1, A2 P2 2, A3 P3 3, A4 P4 4, A5 P5 5, A6 P6 6, A7 P7 7, A8 P8 8, A9 P9 9, A10 P10 10);
+argument_refs!(12; A0 P0 0, A1 P1 1, A2 P2 2, A3 P3 3, A4 P4 4, A5 P5 5, A6 P6 6, A7 P7 7, A8 P8 8, A9 P9 9, A10 P10 10, A11 P11 11);
 
 /// A function that can be called with an argument list `Args` (a tuple).
 ///
@@ -217,6 +273,17 @@ mod tests {
         );
         assert_eq!(call_with(|| 9u64, vec![]), Ok(9));
         assert_eq!(call_with(|| 9u64, vec![Value::Unit]), Err(ArgumentError::Count { expected: 0, got: 1 }));
+    }
+
+    #[test]
+    fn borrowed_argument_lists_encode_as_value_lists() {
+        let owned = postcard::to_allocvec(&(7i32, String::from("ab"), vec![1u8, 2]).into_values()).unwrap();
+        let args = (7i32, "ab", &[1u8, 2][..]);
+        let borrowed =
+            postcard::to_allocvec(&EncodeArgs::<_, (i32, String, Vec<u8>)>(&args, core::marker::PhantomData)).unwrap();
+        assert_eq!(owned, borrowed);
+        let none = postcard::to_allocvec(&EncodeArgs::<_, ()>(&(), core::marker::PhantomData)).unwrap();
+        assert_eq!(none, postcard::to_allocvec(&Vec::<Value>::new()).unwrap());
     }
 
     #[test]

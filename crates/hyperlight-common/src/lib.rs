@@ -25,14 +25,16 @@ pub mod message;
 pub mod port;
 pub mod value;
 
-pub use func::{Arguments, Callable, FunctionOutput};
-pub use message::{AbortKind, FunctionCall, FunctionError, FunctionResult, GuestAbort};
-pub use value::{ParameterType, ReturnType, Value, ValueType};
+pub use func::{ArgumentRefs, Arguments, Callable, FunctionOutput};
+pub use message::{
+    AbortKind, FunctionCall, FunctionError, FunctionResult, FunctionSignature, FunctionTable, GuestAbort,
+};
+pub use value::{AsArgument, ParameterType, ReturnType, Value, ValueRef, ValueType};
 
 /// Version of the host/guest ABI: boot information, ports and message format.
 ///
 /// A guest built against another ABI version is refused at load time.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Size of a guest page, in bytes.
 pub const PAGE_SIZE: u64 = 4096;

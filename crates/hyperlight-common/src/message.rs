@@ -1,17 +1,36 @@
 //! The wire format of the call buffers.
 //!
-//! Each buffer holds at most one message at a time, framed as a 4-byte little-endian
-//! payload length followed by the payload, encoded with [postcard] (a documented,
-//! language-neutral format: varint integers, length-prefixed strings and sequences,
-//! enums as a varint variant index followed by the variant's fields).
+//! A frame is a 4-byte little-endian payload length followed by the payload, encoded
+//! with [postcard] (a documented, language-neutral format: varint integers,
+//! length-prefixed strings and sequences, enums as a varint variant index followed by
+//! the variant's fields).
+//!
+//! **The input buffer is a stack of frames** (host to guest). It starts with an
+//! [`INPUT_HEADER`]-byte header whose first `u32` (little-endian) is the offset, from
+//! the start of the buffer, of the frame the guest is to read now; frames follow the
+//! header. A call of a guest function stays on the stack while it runs; a call the
+//! host makes into the guest while that one waits in a host call (a re-entrant call)
+//! goes above it, so the outer call's frame is intact when the inner one returns. A
+//! reply to a host call is read at once and takes no room after it.
+//!
+//! **The output buffer holds one frame** (guest to host), at offset 0: the host copies
+//! every guest message out before the guest runs again, so nothing there outlives an
+//! exit.
 //!
 //! | direction | buffer | message | when |
 //! |---|---|---|---|
-//! | host to guest | input | [`FunctionCall`] | a call of a guest function |
-//! | host to guest | input | [`FunctionResult`] | the reply to a host call |
-//! | guest to host | output | [`FunctionResult`] | the call finished ([`ExitPort::Ready`](crate::port::ExitPort::Ready)) |
+//! | host to guest | input | [`HostMessage::Call`] | a call of a guest function (by name or by index) |
+//! | host to guest | input | [`HostMessage::Batch`] | several calls in one VM entry |
+//! | host to guest | input | [`HostMessage::Reply`] | the reply to a host call |
+//! | guest to host | output | [`FunctionTable`] | init is done ([`ExitPort::Ready`](crate::port::ExitPort::Ready), the first time) |
+//! | guest to host | output | [`FunctionResult`] | a call finished (`Ready`) |
+//! | guest to host | output | `Vec<FunctionResult>` | a batch finished (`Ready`): one result per call run, a failure last |
 //! | guest to host | output | [`FunctionCall`] | a host call ([`ExitPort::HostCall`](crate::port::ExitPort::HostCall)) |
 //! | guest to host | output | [`GuestAbort`] | the guest gave up ([`ExitPort::Abort`](crate::port::ExitPort::Abort)) |
+//!
+//! While the guest waits for the reply to a host call, the host may send it a `Call`
+//! (or a `Batch`) instead: the guest runs it, answers with `Ready`, and waits for the
+//! reply again. That is how a host function calls back into the guest.
 //!
 //! Decoders never trust the frame: the length is checked against the buffer, and the
 //! payload must decode completely, with valid UTF-8 in every string.
@@ -29,7 +48,94 @@ use crate::value::{Value, ValueType};
 /// Size of the frame header (the payload length, `u32` little-endian).
 pub const FRAME_HEADER: usize = 4;
 
-/// A call of a function on the other side, by name.
+/// Size of the input buffer's header: the offset of the current frame (`u32`
+/// little-endian), then four reserved bytes.
+pub const INPUT_HEADER: usize = 8;
+
+/// What the host sends the guest (a frame in the input buffer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HostMessage {
+    /// Call a guest function.
+    Call(GuestCall),
+    /// The reply to the guest's host call.
+    Reply(FunctionResult),
+    /// Call these guest functions in order, stopping at the first that fails.
+    Batch(Vec<GuestCall>),
+}
+
+/// A call of a guest function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuestCall {
+    /// Which function.
+    pub function: FunctionRef,
+    /// The arguments, in order.
+    pub args: Vec<Value>,
+}
+
+/// How a call names its guest function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FunctionRef {
+    /// By its registered name.
+    Name(String),
+    /// By its position in the [`FunctionTable`] the guest reported at init.
+    Index(u32),
+}
+
+/// [`HostMessage::Call`] as the host writes it without copying its arguments (same
+/// encoding: same variant, and `args` encodes as a `Vec<Value>`).
+#[derive(Debug, Serialize)]
+pub enum HostMessageRef<'a, A: Serialize> {
+    /// Call a guest function.
+    Call(GuestCallRef<'a, A>),
+}
+
+/// [`GuestCall`], borrowed (same encoding).
+#[derive(Debug, Serialize)]
+pub struct GuestCallRef<'a, A: Serialize> {
+    /// Which function.
+    pub function: FunctionRefRef<'a>,
+    /// The arguments: a `&[Value]`, or an [`EncodeArgs`](crate::func::EncodeArgs).
+    pub args: A,
+}
+
+/// [`FunctionRef`], borrowed (same encoding).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub enum FunctionRefRef<'a> {
+    /// By name.
+    Name(&'a str),
+    /// By index in the function table.
+    Index(u32),
+}
+
+/// One guest function as the guest reports it at init: its name and signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionSignature {
+    /// The registered name.
+    pub name: String,
+    /// The parameter types, in order.
+    pub params: Vec<ValueType>,
+    /// The return type ([`ValueType::Unit`] for none).
+    pub returns: ValueType,
+}
+
+impl fmt::Display for FunctionSignature {
+    /// `fn Add(i32, i32) -> i32`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fn {}(", self.name)?;
+        for (i, p) in self.params.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        write!(f, ") -> {}", self.returns)
+    }
+}
+
+/// Every guest function, in the order of their indices ([`FunctionRef::Index`]).
+pub type FunctionTable = Vec<FunctionSignature>;
+
+/// A call of a host function, by name (the guest's [`ExitPort::HostCall`](crate::port::ExitPort::HostCall)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall {
     /// The function's registered name.
@@ -341,6 +447,21 @@ mod tests {
         t[..4].copy_from_slice(&2u32.to_le_bytes());
         t[4..6].copy_from_slice(&[1, 1]);
         assert_eq!(read_frame::<bool>(&t), Err(FrameError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn borrowed_calls_encode_like_owned_ones() {
+        let args = vec![Value::I32(3), Value::String("s".into())];
+        for (owned, by_ref) in [
+            (FunctionRef::Name("Echo".into()), FunctionRefRef::Name("Echo")),
+            (FunctionRef::Index(7), FunctionRefRef::Index(7)),
+        ] {
+            let a =
+                postcard::to_allocvec(&HostMessage::Call(GuestCall { function: owned, args: args.clone() })).unwrap();
+            let b = postcard::to_allocvec(&HostMessageRef::Call(GuestCallRef { function: by_ref, args: &args[..] }))
+                .unwrap();
+            assert_eq!(a, b);
+        }
     }
 
     #[test]

@@ -111,6 +111,99 @@ impl fmt::Display for Value {
     }
 }
 
+/// A [`Value`] that borrows its string or bytes: what a caller encodes without
+/// copying its arguments into `Value`s first. It encodes exactly as the [`Value`] it
+/// stands for (same variants, same order), so the other side decodes a `Value`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum ValueRef<'a> {
+    /// No value.
+    Unit,
+    /// `i32`
+    I32(i32),
+    /// `u32`
+    U32(u32),
+    /// `i64`
+    I64(i64),
+    /// `u64`
+    U64(u64),
+    /// `f32`
+    F32(f32),
+    /// `f64`
+    F64(f64),
+    /// `bool`
+    Bool(bool),
+    /// A string.
+    String(&'a str),
+    /// Bytes, encoded as `Value::Bytes`' `Vec<u8>` is (a sequence of bytes).
+    Bytes(#[serde(serialize_with = "bytes_as_seq")] &'a [u8]),
+}
+
+/// `&[u8]` as serde encodes a `Vec<u8>`: a sequence of `u8`s (which postcard writes as
+/// a length and the raw bytes).
+fn bytes_as_seq<S: serde::Serializer>(bytes: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(bytes.iter())
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    fn from(v: &'a Value) -> ValueRef<'a> {
+        match v {
+            Value::Unit => ValueRef::Unit,
+            Value::I32(x) => ValueRef::I32(*x),
+            Value::U32(x) => ValueRef::U32(*x),
+            Value::I64(x) => ValueRef::I64(*x),
+            Value::U64(x) => ValueRef::U64(*x),
+            Value::F32(x) => ValueRef::F32(*x),
+            Value::F64(x) => ValueRef::F64(*x),
+            Value::Bool(x) => ValueRef::Bool(*x),
+            Value::String(x) => ValueRef::String(x),
+            Value::Bytes(x) => ValueRef::Bytes(x),
+        }
+    }
+}
+
+/// A Rust value that can be passed, without a copy, as an argument whose parameter
+/// type is `T`: `T` itself, and `&str` for `String`, `&[u8]` for `Vec<u8>`.
+pub trait AsArgument<T: ParameterType> {
+    /// The value, borrowed.
+    fn value_ref(&self) -> ValueRef<'_>;
+}
+
+macro_rules! scalar_argument {
+    ($($t:ty => $variant:ident),+) => {$(
+        impl AsArgument<$t> for $t {
+            fn value_ref(&self) -> ValueRef<'_> {
+                ValueRef::$variant(*self)
+            }
+        }
+    )+};
+}
+
+scalar_argument!(i32 => I32, u32 => U32, i64 => I64, u64 => U64, f32 => F32, f64 => F64, bool => Bool);
+
+impl AsArgument<String> for String {
+    fn value_ref(&self) -> ValueRef<'_> {
+        ValueRef::String(self)
+    }
+}
+
+impl AsArgument<String> for &str {
+    fn value_ref(&self) -> ValueRef<'_> {
+        ValueRef::String(self)
+    }
+}
+
+impl AsArgument<Vec<u8>> for Vec<u8> {
+    fn value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Bytes(self)
+    }
+}
+
+impl AsArgument<Vec<u8>> for &[u8] {
+    fn value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Bytes(self)
+    }
+}
+
 /// A Rust type that can be returned across the boundary.
 pub trait ReturnType: Sized {
     /// The boundary type of `Self`.
@@ -171,6 +264,26 @@ impl ReturnType for () {
 mod tests {
     use super::*;
     use alloc::string::ToString;
+
+    #[test]
+    fn borrowed_values_encode_as_values() {
+        use alloc::vec;
+        for v in [
+            Value::Unit,
+            Value::I32(-7),
+            Value::U64(u64::MAX),
+            Value::F64(1.5),
+            Value::Bool(true),
+            Value::String("héllo".to_string()),
+            Value::Bytes(vec![0, 1, 255, 7]),
+        ] {
+            let owned = postcard::to_allocvec(&v).unwrap();
+            let borrowed = postcard::to_allocvec(&ValueRef::from(&v)).unwrap();
+            assert_eq!(owned, borrowed, "{v:?}");
+        }
+        assert_eq!(AsArgument::<String>::value_ref(&"x"), ValueRef::String("x"));
+        assert_eq!(AsArgument::<Vec<u8>>::value_ref(&&[1u8][..]), ValueRef::Bytes(&[1]));
+    }
 
     #[test]
     fn conversions_check_the_type() {

@@ -8,6 +8,8 @@
 
 use core::cell::Cell;
 
+use hyperlight_common::message::INPUT_HEADER;
+
 use crate::cell::SingleThreaded;
 
 /// Where the call buffers are (copied from the boot information at entry).
@@ -56,10 +58,25 @@ impl Buffers {
         self.output.1
     }
 
+    /// Runs `f` on the frame the host put on top of the input buffer's stack: from the
+    /// offset in the buffer's header to the end of the buffer (empty if the offset is
+    /// not inside the buffer, past the header; decoding it then fails).
+    ///
+    /// `f` must not exit to the host: the slice would then see the host's writes.
+    pub(crate) fn with_input_frame<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        self.with_input(|input| {
+            let offset = input.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            match offset {
+                Some(at) if (INPUT_HEADER..input.len()).contains(&at) => f(&input[at..]),
+                _ => f(&[]),
+            }
+        })
+    }
+
     /// Runs `f` on the input buffer (host to guest).
     ///
     /// `f` must not exit to the host: the slice would then see the host's writes.
-    pub(crate) fn with_input<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+    fn with_input<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         let (addr, size) = self.input;
         // SAFETY: the host maps `size` bytes of guest memory at `addr` (it says so in
         // the boot information, and `new` checked that the range is non-null, does not

@@ -1,54 +1,104 @@
-//! The dispatch loop: wait for a call, run it, hand back its result, forever.
+//! The dispatch loop: wait for a call, run it, hand back its result, forever; and
+//! the same for calls the host makes while the guest waits in a host call.
 
 use alloc::format;
-use alloc::string::ToString;
+use alloc::vec::Vec;
 
-use hyperlight_common::message::{read_frame, write_frame, FrameError};
+use hyperlight_common::message::{read_frame, write_frame, FrameError, GuestCall, HostMessage};
 use hyperlight_common::port::ExitPort;
-use hyperlight_common::{FunctionCall, FunctionError, FunctionResult};
+use hyperlight_common::{FunctionError, FunctionResult};
 
 use crate::buffers::Buffers;
 use crate::exit::exit;
-use crate::function::call_guest_function;
+use crate::function::{call_guest_function, name_of, table};
 
-/// Serves calls until the host stops the VM.
+/// Reports the function table, then serves calls until the host stops the VM.
 ///
-/// Each turn: exit [`ExitPort::Ready`]; when the host resumes the guest, the input
-/// buffer holds a [`FunctionCall`]; the [`FunctionResult`] goes into the output
-/// buffer, and the next turn's exit hands it to the host. The first exit (right
-/// after init) tells the host the guest is ready; the output buffer is then empty.
+/// The first exit through [`ExitPort::Ready`] (right after init) hands the host the
+/// [`FunctionTable`](hyperlight_common::FunctionTable): every guest function's name
+/// and signature, in index order. Each later turn: the host resumes the guest with a
+/// [`HostMessage`] on top of the input buffer's stack; a call's result (or a batch's
+/// results) goes into the output buffer, and the next `Ready` exit hands it over.
 pub(crate) fn serve(buffers: Buffers) -> ! {
+    write_or_abort(buffers, &table(), "the function table");
     loop {
         exit(ExitPort::Ready);
-        crate::abort::rearm();
-        let call: Result<FunctionCall, FrameError> = buffers.with_input(|input| read_frame(input));
-        let (result, name) = match call {
-            Ok(FunctionCall { name, args }) => (call_guest_function(name.clone(), args), name),
-            Err(e) => (
-                Err(FunctionError::BadMessage { detail: format!("function call: {e}") }),
-                "(undecodable call)".to_string(),
-            ),
-        };
-        write_result(buffers, &result, &name);
+        match read_message(buffers) {
+            Ok(HostMessage::Reply(_)) => {
+                let e: FunctionResult =
+                    Err(FunctionError::BadMessage { detail: "a reply, with no host call waiting".into() });
+                write_or_abort(buffers, &e, "an error");
+            }
+            message => run(buffers, message),
+        }
     }
 }
 
-/// Writes `result` of the guest function `name`, or, if it does not fit the output
-/// buffer, [`FunctionError::TooLarge`] in its place.
-fn write_result(buffers: Buffers, result: &FunctionResult, name: &str) {
+/// What the host sent: the frame on top of the input stack, decoded (copied out).
+pub(crate) fn read_message(buffers: Buffers) -> Result<HostMessage, FrameError> {
+    buffers.with_input_frame(|frame| read_frame(frame))
+}
+
+/// Runs a call or a batch the host sent and writes its result into the output
+/// buffer (the caller then exits through `Ready`). Anything else is answered with
+/// the error saying so.
+pub(crate) fn run(buffers: Buffers, message: Result<HostMessage, FrameError>) {
+    crate::abort::rearm();
+    match message {
+        Ok(HostMessage::Call(call)) => {
+            let result = call_guest_function(&call.function, call.args.clone());
+            write_result(buffers, &result, &call);
+        }
+        Ok(HostMessage::Batch(calls)) => {
+            let mut results: Vec<FunctionResult> = Vec::with_capacity(calls.len());
+            for call in &calls {
+                let result = call_guest_function(&call.function, call.args.clone());
+                let failed = result.is_err();
+                results.push(result);
+                if failed {
+                    break;
+                }
+            }
+            if let Err(FrameError::TooLarge { size, capacity }) = buffers.with_output(|out| write_frame(out, &results))
+            {
+                let too_large: FunctionResult = Err(FunctionError::TooLarge {
+                    what: format!("results of a batch of {}", calls.len()),
+                    size,
+                    capacity,
+                });
+                write_or_abort(buffers, &alloc::vec![too_large], "a batch's results");
+            }
+        }
+        Ok(HostMessage::Reply(_)) => {
+            let e: FunctionResult = Err(FunctionError::BadMessage { detail: "a reply where a call was due".into() });
+            write_or_abort(buffers, &e, "an error");
+        }
+        Err(e) => {
+            let e: FunctionResult = Err(FunctionError::BadMessage { detail: format!("host message: {e}") });
+            write_or_abort(buffers, &e, "an error");
+        }
+    }
+}
+
+/// Writes `result` of `call`, or, if it does not fit the output buffer,
+/// [`FunctionError::TooLarge`] in its place.
+fn write_result(buffers: Buffers, result: &FunctionResult, call: &GuestCall) {
     let Err(FrameError::TooLarge { size, capacity }) = buffers.with_output(|out| write_frame(out, result)) else {
         // Written (serializing our own `Value`s cannot fail any other way).
         return;
     };
-    let too_large: FunctionResult = Err(FunctionError::TooLarge { what: format!("result of {name}"), size, capacity });
-    if let Err(e) = buffers.with_output(|out| write_frame(out, &too_large)) {
-        // Not even the error fits: the buffer is smaller than any useful message.
+    let what = format!("result of {}", name_of(&call.function));
+    let too_large: FunctionResult = Err(FunctionError::TooLarge { what, size, capacity });
+    write_or_abort(buffers, &too_large, "a result");
+}
+
+/// Writes `msg`, or aborts if not even it fits: the buffer is smaller than any useful
+/// message.
+fn write_or_abort<T: serde::Serialize + ?Sized>(buffers: Buffers, msg: &T, what: &str) {
+    if let Err(e) = buffers.with_output(|out| write_frame(out, msg)) {
         crate::abort::abort_with(
             hyperlight_common::AbortKind::Abort { code: -1 },
-            format_args!(
-                "the output buffer ({} bytes) cannot hold the result of {name}: {e}",
-                buffers.output_capacity()
-            ),
+            format_args!("the output buffer ({} bytes) cannot hold {what}: {e}", buffers.output_capacity()),
         );
     }
 }

@@ -3,7 +3,7 @@
 use alloc::format;
 use alloc::string::ToString;
 
-use hyperlight_common::message::{read_frame, write_frame, FrameError};
+use hyperlight_common::message::{write_frame, FrameError, HostMessage};
 use hyperlight_common::port::ExitPort;
 use hyperlight_common::{Arguments, FunctionCall, FunctionError, FunctionResult, ReturnType};
 
@@ -49,11 +49,19 @@ pub fn call_host<R: ReturnType>(name: &str, args: impl Arguments) -> Result<R, F
     }
     drop(call);
     exit(ExitPort::HostCall);
-    // The host wrote its reply over the guest function call being run; that call was
-    // decoded (copied) before the guest function started, so nothing is lost.
-    let result: FunctionResult = buffers
-        .with_input(|input| read_frame(input))
-        .map_err(|e| FunctionError::BadMessage { detail: format!("reply of host function {name}: {e}") })?;
+    // The host answers with the reply, or first calls back into the guest (a host
+    // function that calls guest functions): each such call runs here, on top of this
+    // one, and its result goes out through `Ready`, until the reply comes.
+    let result: FunctionResult = loop {
+        match crate::dispatch::read_message(buffers) {
+            Ok(HostMessage::Reply(result)) => break result,
+            Err(e) => break Err(FunctionError::BadMessage { detail: format!("reply of host function {name}: {e}") }),
+            nested => {
+                crate::dispatch::run(buffers, nested);
+                exit(ExitPort::Ready);
+            }
+        }
+    };
     R::from_value(result?).map_err(|v| FunctionError::ReturnType {
         function: name.into(),
         expected: R::TYPE,

@@ -17,7 +17,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use hyperlight_common::message::FrameError;
-use hyperlight_common::ValueType;
+use hyperlight_common::{FunctionSignature, ValueType};
 
 use crate::mem::elf::ElfError;
 use crate::mem::layout::LayoutError;
@@ -87,6 +87,25 @@ pub enum CallError {
     GuestFunctionNotFound {
         /// The name called.
         name: String,
+    },
+    /// A typed handle ([`Sandbox::func`](crate::Sandbox::func)) asked for another
+    /// signature than the guest's function has.
+    #[error("the guest's {found} is not {expected}")]
+    SignatureMismatch {
+        /// The signature asked for.
+        expected: FunctionSignature,
+        /// The guest's.
+        found: FunctionSignature,
+    },
+    /// The guest reported no function table (it was not built with the runtime), so
+    /// there are no typed handles: call it by name.
+    #[error("the guest reported no function table: call its functions by name")]
+    NoFunctionTable,
+    /// A typed handle was used on a sandbox of another guest program.
+    #[error("the handle for {function} belongs to another guest program")]
+    ForeignHandle {
+        /// The handle's function.
+        function: String,
     },
     /// A function was called with the wrong number of arguments.
     #[error("{function} takes {expected} arguments, {got} given")]
@@ -495,6 +514,10 @@ pub enum MessageKind {
     HostFunctionCall,
     /// The guest's abort record.
     AbortRecord,
+    /// The function table the guest reports at init.
+    FunctionTable,
+    /// The results of a batch of calls.
+    BatchResults,
 }
 
 impl fmt::Display for MessageKind {
@@ -503,6 +526,8 @@ impl fmt::Display for MessageKind {
             MessageKind::FunctionResult => "function result",
             MessageKind::HostFunctionCall => "host function call",
             MessageKind::AbortRecord => "abort record",
+            MessageKind::FunctionTable => "function table",
+            MessageKind::BatchResults => "batch results",
         })
     }
 }

@@ -39,8 +39,12 @@ pub use error::{
     BuildError, CallError, Exception, FilePart, GuestFault, MessageKind, ProtocolError, SnapshotError,
     SnapshotFileError, SnapshotMismatch, UnexpectedExit, VcpuStateError,
 };
+pub use func::guest_function::GuestFunction;
 pub use func::host_functions::HostFunctions;
-pub use hyperlight_common::{Arguments, FunctionError, FunctionOutput, ParameterType, ReturnType, Value, ValueType};
+pub use hyperlight_common::{
+    ArgumentRefs, Arguments, AsArgument, FunctionError, FunctionOutput, FunctionSignature, ParameterType, ReturnType,
+    Value, ValueType,
+};
 pub use mem::elf::ElfError;
 pub use mem::image_shape::ImageShapeError;
 pub use mem::layout::{GuestAddr, LayoutError};

@@ -148,6 +148,7 @@ mod crafted {
         pub config: Config,
         pub vcpu: Vcpu,
         pub ready: Option<User>,
+        pub functions: Option<Vec<hyperlight_common::FunctionSignature>>,
         pub runs: Vec<(u64, u64)>,
     }
 

@@ -15,11 +15,17 @@ pub fn register() {
     register_function("Spin", spin);
     // Tells the host it runs (host function "SpinStarted"), then spins: a test waits
     // for that instead of sleeping and hoping the guest got there.
-    register_function("SignalThenSpin", || {
-        let _ = hyperlight_guest::call_host::<()>("SpinStarted", ());
-        spin()
-    });
+    register_function("SignalThenSpin", spin_signalled);
     register_function("Fault", fault);
+}
+
+/// Tells the host (host function "SpinStarted"), then spins. Not inlined either: a
+/// debugger's Ctrl-C may stop it here, before it reaches `spin`, and the backtrace
+/// still says "spin".
+#[inline(never)]
+fn spin_signalled() {
+    let _ = hyperlight_guest::call_host::<()>("SpinStarted", ());
+    spin()
 }
 
 /// Never returns (until the host kills the call). Not inlined, so that a debugger's

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyperlight_common::message::{self, FunctionCall};
-use hyperlight_common::{Arguments, FunctionError, FunctionResult, ReturnType, Value};
+use hyperlight_common::message::{self, FunctionCall, FunctionRefRef, GuestCallRef, HostMessage, HostMessageRef};
+use hyperlight_common::{
+    Arguments, FunctionError, FunctionResult, FunctionSignature, FunctionTable, ReturnType, Value,
+};
 
 use crate::error::{BuildError, CallError, MessageKind, ProtocolError};
 use crate::func::host_functions::HostFunctions;
@@ -45,6 +47,8 @@ pub struct Sandbox {
     /// Set by a fault, a kill or a deadline: the guest's state is unknown, so every call
     /// fails until a restore.
     poisoned: bool,
+    /// The guest's functions, as it reported them at init.
+    functions: Option<Arc<FunctionTable>>,
 }
 
 /// The sandbox's host functions, serving a run's host calls.
@@ -58,17 +62,15 @@ impl HostCalls for Host<'_> {
     fn host_call(&mut self, machine: &mut Machine) -> Result<(), CallError> {
         let call: FunctionCall = machine.read_output(MessageKind::HostFunctionCall)?;
         let result: FunctionResult = self.functions.call(&call.name, call.args);
-        match machine.write_input(&result) {
+        match machine.reply(&HostMessage::Reply(result)) {
             Ok(()) => Ok(()),
             Err(message::FrameError::TooLarge { size, capacity }) => {
-                let reply: FunctionResult = Err(FunctionError::TooLarge {
+                let reply = HostMessage::Reply(Err(FunctionError::TooLarge {
                     what: format!("result of host function {}", call.name),
                     size,
                     capacity,
-                });
-                machine
-                    .write_input(&reply)
-                    .map_err(|source| CallError::Encode { what: "a host call reply".into(), source })
+                }));
+                machine.reply(&reply).map_err(|source| CallError::Encode { what: "a host call reply".into(), source })
             }
             Err(source) => {
                 Err(CallError::Encode { what: format!("the result of host function {}", call.name), source })
@@ -93,6 +95,7 @@ impl Sandbox {
         let init = |sandbox: &mut Sandbox| -> Result<(), CallError> {
             let timeout = Some(sandbox.config.init_timeout);
             sandbox.machine.call(timeout, &mut Host { functions: &sandbox.host_functions })?;
+            sandbox.functions = sandbox.machine.read_table()?.map(Arc::new);
             Ok(sandbox.machine.mark_ready()?)
         };
         init(&mut sandbox).map_err(|e| BuildError::Init(Box::new(e)))?;
@@ -109,7 +112,7 @@ impl Sandbox {
     ) -> Result<Sandbox, InterruptSignalError> {
         let Parts { shape, layout, config, guest_id } = parts;
         let machine = Machine::new(vm, mem, layout, ready, config.seccomp)?;
-        Ok(Sandbox { machine, shape, host_functions, config, guest_id, poisoned: false })
+        Ok(Sandbox { machine, shape, host_functions, config, guest_id, poisoned: false, functions: None })
     }
 
     /// The machine (vCPU, memory, layout), for the sandbox's other files.
@@ -125,6 +128,11 @@ impl Sandbox {
     /// The guest program's identity.
     pub(crate) fn guest_id(&self) -> GuestId {
         self.guest_id
+    }
+
+    /// Sets the function table (a sandbox made from a snapshot has the snapshot's).
+    pub(crate) fn set_function_table(&mut self, functions: Option<Arc<FunctionTable>>) {
+        self.functions = functions;
     }
 
     /// Marks the sandbox poisoned, or clears it (a complete restore).
@@ -183,15 +191,29 @@ impl Sandbox {
         args: Vec<Value>,
         timeout: Option<Duration>,
     ) -> Result<Value, CallError> {
+        let call = HostMessageRef::Call(GuestCallRef { function: FunctionRefRef::Name(name), args: &args[..] });
+        self.run_call(&call, name, timeout)
+    }
+
+    /// Runs the call `msg` (of the function `name`) as a top-level call: its frame on an
+    /// empty input stack, under the kill and deadline protocol; a failure that leaves
+    /// the guest in an unknown state poisons the sandbox.
+    pub(crate) fn run_call<M: serde::Serialize + ?Sized>(
+        &mut self,
+        msg: &M,
+        name: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError> {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
-        let call = FunctionCall { name: name.to_string(), args };
-        self.machine.write_input(&call).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
+        self.machine.clear_frames();
+        self.machine.push_call(msg).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
         let result = self
             .machine
             .call(timeout, &mut Host { functions: &self.host_functions })
             .and_then(|()| self.read_result(name));
+        self.machine.pop_call();
         if let Err(e) = &result {
             if e.poisons() {
                 // A fault, a kill, a deadline or a protocol breach: the guest's state is
@@ -204,6 +226,17 @@ impl Sandbox {
             }
         }
         result
+    }
+
+    /// The guest's functions and their signatures, as it reported them at init
+    /// (`None` for a guest not built with the runtime, which reports none).
+    pub fn functions(&self) -> Option<&[FunctionSignature]> {
+        self.functions.as_deref().map(Vec::as_slice)
+    }
+
+    /// The function table, shared (for snapshots and handles).
+    pub(crate) fn function_table(&self) -> Option<&Arc<FunctionTable>> {
+        self.functions.as_ref()
     }
 
     /// The outcome of the call of `name`, from the output buffer.

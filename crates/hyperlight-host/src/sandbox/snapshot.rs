@@ -15,6 +15,8 @@
 
 use std::sync::Arc;
 
+use hyperlight_common::FunctionTable;
+
 use crate::error::{CallError, SnapshotError, SnapshotMismatch};
 use crate::func::host_functions::HostFunctions;
 use crate::mem::image::Image;
@@ -61,6 +63,8 @@ pub(crate) struct SnapshotInner {
     pub ready: Option<(Registers, SpecialRegisters)>,
     pub config: SandboxConfig,
     pub guest_id: GuestId,
+    /// The guest's function table (reported at init).
+    pub functions: Option<Arc<FunctionTable>>,
 }
 
 impl Snapshot {
@@ -111,6 +115,7 @@ impl Sandbox {
                 ready,
                 config: *self.config(),
                 guest_id: self.guest_id(),
+                functions: self.function_table().cloned(),
             }),
         })
     }
@@ -166,6 +171,7 @@ impl Sandbox {
         vm.set_vcpu_state(&s.vcpu)?;
         let parts = Parts { shape: s.shape.clone(), layout: s.layout.clone(), config: s.config, guest_id: s.guest_id };
         let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, s.ready)?;
+        sandbox.set_function_table(s.functions.clone());
         sandbox.machine().reseed()?;
         Ok(sandbox)
     }

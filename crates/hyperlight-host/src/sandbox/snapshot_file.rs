@@ -97,6 +97,7 @@ impl Snapshot {
             config: ConfigRecord::from(&s.config),
             vcpu: VcpuRecord::new(&s.vcpu),
             ready: s.ready.as_ref().map(|(regs, sregs)| UserStateRecord::new(regs, sregs)),
+            functions: s.functions.as_deref().cloned(),
             runs: runs.clone(),
         };
         let head = postcard::to_allocvec(&header).map_err(SnapshotFileError::Encode)?;
@@ -181,6 +182,7 @@ impl Snapshot {
                 ready,
                 config,
                 guest_id: GuestId(header.guest_id),
+                functions: header.functions.map(Arc::new),
             }),
         })
     }

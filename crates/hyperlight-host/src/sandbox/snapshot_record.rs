@@ -35,6 +35,9 @@ pub(crate) struct HeaderRecord {
     pub vcpu: VcpuRecord,
     /// The user state where the guest waits for calls, if it got there.
     pub ready: Option<UserStateRecord>,
+    /// The guest's function table, as it reported it at init (its types are the
+    /// contract's `ValueType`s, versioned by the ABI version above).
+    pub functions: Option<hyperlight_common::FunctionTable>,
     /// Runs of guest pages that are not zero, `(first page, one past the last)`.
     pub runs: Vec<(u64, u64)>,
 }

@@ -18,16 +18,20 @@ use std::time::Duration;
 use hyperlight_common::boot::SEED_SIZE;
 use hyperlight_common::message::{self, FrameError, FRAME_HEADER};
 use hyperlight_common::port::ExitPort;
-use hyperlight_common::{AbortKind, GuestAbort, PAGE_SIZE};
+use hyperlight_common::{AbortKind, FunctionTable, GuestAbort, PAGE_SIZE};
 
 use crate::error::{CallError, Exception, GuestFault, MessageKind, ProtocolError, SnapshotError, UnexpectedExit};
 use crate::mem::image::Image;
 use crate::mem::layout::{GuestAddr, Layout};
 use crate::mem::memory::GuestMemory;
+use crate::vm::frames::Frames;
 use crate::vm::interrupt::{Deadline, Interrupt, InterruptSignalError, StopReason};
 use crate::vm::pool::{self, Pooled};
 use crate::vm::stubs::has_error_code;
 use crate::vm::{Backend, HypervisorError, Registers, SpecialRegisters, VcpuState, VmExit};
+
+/// Frames up to this size are read through a stack buffer.
+const SMALL_FRAME: usize = 256;
 
 /// What serves the guest's host calls during a run.
 pub(crate) trait HostCalls {
@@ -81,6 +85,8 @@ pub(crate) struct Machine {
     /// call that ends in a panic or abort resets the vCPU to it.
     ready: Option<(Registers, SpecialRegisters)>,
     hook: Option<Box<dyn ExitHook>>,
+    /// The stack of frames in the input buffer.
+    frames: Frames,
     /// Pooled VMs are kept apart by mode (seccomp or not).
     seccomp: bool,
 }
@@ -115,6 +121,7 @@ impl Machine {
             interrupt,
             ready,
             hook: None,
+            frames: Frames::default(),
             seccomp,
         })
     }
@@ -274,15 +281,40 @@ impl Machine {
         }
     }
 
-    /// Writes a framed message into the input buffer.
-    /// Only the frame's bytes count as written by the host (what the next restore
-    /// puts back), not the whole buffer.
-    pub(crate) fn write_input<T: serde::Serialize>(&mut self, msg: &T) -> Result<(), FrameError> {
-        let (addr, size) = (self.layout.input_buffer, self.layout.input_buffer_size);
-        // The layout put the input buffer inside guest memory.
-        let written =
-            self.mem.fill(addr, size, |buf| message::write_frame(buf, msg)).map_err(|_| FrameError::NoHeader)?;
-        written.map(|_| ())
+    /// Writes a call (or batch) frame on top of the input stack, where it stays
+    /// until [`Machine::pop_call`]. Only the frame's bytes count as written by the host
+    /// (what the next restore puts back), not the whole buffer.
+    pub(crate) fn push_call<T: serde::Serialize + ?Sized>(&mut self, msg: &T) -> Result<(), FrameError> {
+        self.frames.push(&mut self.mem, &self.layout, msg)
+    }
+
+    /// The top call returned: its frame leaves the stack.
+    pub(crate) fn pop_call(&mut self) {
+        self.frames.pop();
+    }
+
+    /// A new top-level call: the input stack starts empty, whatever the last call
+    /// (which may have failed at any depth) left on it.
+    pub(crate) fn clear_frames(&mut self) {
+        self.frames.clear();
+    }
+
+    /// Writes the reply to the guest's host call on top of the input stack.
+    pub(crate) fn reply<T: serde::Serialize + ?Sized>(&mut self, msg: &T) -> Result<(), FrameError> {
+        self.frames.reply(&mut self.mem, &self.layout, msg)
+    }
+
+    /// The function table the guest reported at its first ready exit; `None` if it
+    /// reported none (an empty frame: a guest not built with the runtime).
+    pub(crate) fn read_table(&self) -> Result<Option<FunctionTable>, CallError> {
+        let mut head = [0u8; FRAME_HEADER];
+        let unreadable =
+            |source| CallError::Protocol(ProtocolError::Unreadable { what: MessageKind::FunctionTable, source });
+        self.mem.read(self.layout.output_buffer, &mut head).map_err(unreadable)?;
+        if head == [0; FRAME_HEADER] {
+            return Ok(None);
+        }
+        self.read_output(MessageKind::FunctionTable).map(Some)
     }
 
     /// Copies the frame in the output buffer out of guest memory and decodes it.
@@ -298,9 +330,18 @@ impl Machine {
             .ok()
             .filter(|_| length <= capacity)
             .ok_or(bad(FrameError::LengthOutOfRange { length, capacity }))?;
-        let mut frame = vec![0u8; FRAME_HEADER + len];
-        self.mem.read(out, &mut frame).map_err(unreadable)?;
-        message::read_frame(&frame).map_err(bad)
+        // Small frames (a scalar result) are copied to the stack: a call with scalar
+        // arguments and result allocates nothing on the host.
+        let mut small = [0u8; SMALL_FRAME];
+        let mut large = Vec::new();
+        let frame: &mut [u8] = if FRAME_HEADER + len <= SMALL_FRAME {
+            &mut small[..FRAME_HEADER + len]
+        } else {
+            large.resize(FRAME_HEADER + len, 0);
+            &mut large
+        };
+        self.mem.read(out, frame).map_err(unreadable)?;
+        message::read_frame(frame).map_err(bad)
     }
 
     /// The guest's abort record, as an error.

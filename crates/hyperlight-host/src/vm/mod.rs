@@ -13,6 +13,7 @@ pub(crate) mod cpu;
 pub(crate) mod debug_regs;
 #[cfg(test)]
 pub(crate) mod fake;
+pub(crate) mod frames;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
 pub(crate) mod machine;

@@ -1,0 +1,8 @@
+//! The output buffer after a hostile guest wrote it, decoded as the results of a batch (`Vec<FunctionResult>`) the
+//! way the host does: never a panic, and a lossless round trip.
+#![no_main]
+
+use hyperlight_common::FunctionResult;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|buffer: &[u8]| hyperlight_fuzz::check_frame::<Vec<FunctionResult>>(buffer));
