@@ -8,7 +8,7 @@ use crate::cmd::{Cmd, Failed};
 pub const TARGET: &str = "x86_64-unknown-none";
 
 /// The guest programs of the guests/ workspace (its binaries).
-const GUESTS: [&str; 5] = ["simpleguest", "hello", "rawguest", "spinguest", "hostileguest"];
+const GUESTS: [&str; 6] = ["simpleguest", "hello", "rawguest", "spinguest", "hostileguest", "wasm-runtime"];
 
 /// Environment variables of the outer cargo or the user's shell that would change
 /// how the guests are built (flags meant for host code, another target). The guests
