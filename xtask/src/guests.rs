@@ -7,6 +7,13 @@ use crate::cmd::{Cmd, Failed};
 /// The target every guest is built for.
 pub const TARGET: &str = "x86_64-unknown-none";
 
+/// The target of the WebAssembly programs (guests/wasm-programs).
+pub const WASM_TARGET: &str = "wasm32-wasip1";
+
+/// The WebAssembly programs of guests/wasm-programs, and the names they are copied
+/// to beside the release guests.
+const WASM_PROGRAMS: [(&str, &str); 2] = [("wasi-echo.wasm", "wasi-echo.wasm"), ("wasm_bench.wasm", "wasm-bench.wasm")];
+
 /// The guest programs of the guests/ workspace (its binaries).
 const GUESTS: [&str; 6] = ["simpleguest", "hello", "rawguest", "spinguest", "hostileguest", "wasm-runtime"];
 
@@ -36,7 +43,7 @@ pub fn release_dir(root: &Path) -> PathBuf {
 /// Builds every guest in release mode (and in debug mode if `debug`), plus
 /// `simpleguest-exec`, and prints their paths.
 pub fn build(root: &Path, debug: bool) -> Result<(), Failed> {
-    ensure_target()?;
+    ensure_target(TARGET)?;
     let dir = workspace(root);
     let target_dir = dir.join("target");
     let mut profiles = vec!["release"];
@@ -51,6 +58,7 @@ pub fn build(root: &Path, debug: bool) -> Result<(), Failed> {
         guest_cargo(args, &dir, &target_dir).run()?;
     }
     let exec = build_exec(root)?;
+    let wasm = build_wasm(root)?;
 
     let mut built = Vec::new();
     for profile in &profiles {
@@ -61,6 +69,7 @@ pub fn build(root: &Path, debug: bool) -> Result<(), Failed> {
         }
     }
     built.push(exec);
+    built.extend(wasm);
     eprintln!("xtask: guests built:");
     for path in built {
         println!("{}", path.display());
@@ -91,6 +100,26 @@ fn build_exec(root: &Path) -> Result<PathBuf, Failed> {
     Ok(copy)
 }
 
+/// The WebAssembly programs (guests/wasm-programs, for wasm32-wasip1), copied beside
+/// the release guests, where hyperlight-wasm's tests and benches find them.
+fn build_wasm(root: &Path) -> Result<Vec<PathBuf>, Failed> {
+    ensure_target(WASM_TARGET)?;
+    let dir = workspace(root).join("wasm-programs");
+    let target_dir = workspace(root).join("target").join("wasm");
+    guest_cargo(["build", "--release", "--target", WASM_TARGET], &dir, &target_dir).run()?;
+    let mut copies = Vec::new();
+    for (built, name) in WASM_PROGRAMS {
+        let built = target_dir.join(WASM_TARGET).join("release").join(built);
+        let copy = release_dir(root).join(name);
+        std::fs::copy(&built, &copy).map_err(|e| Failed {
+            step: format!("copy {} to {}", built.display(), copy.display()),
+            detail: e.to_string(),
+        })?;
+        copies.push(copy);
+    }
+    Ok(copies)
+}
+
 /// A cargo command in the guests workspace, free of the caller's build settings.
 pub fn guest_cargo<'a>(args: impl IntoIterator<Item = &'a str>, dir: &Path, target_dir: &Path) -> Cmd {
     let mut cmd = Cmd::cargo(args).dir(dir);
@@ -100,19 +129,19 @@ pub fn guest_cargo<'a>(args: impl IntoIterator<Item = &'a str>, dir: &Path, targ
     cmd.env("CARGO_TARGET_DIR", target_dir)
 }
 
-/// Installs the guest target with rustup if it is missing.
-fn ensure_target() -> Result<(), Failed> {
+/// Installs `target` with rustup if it is missing.
+fn ensure_target(target: &str) -> Result<(), Failed> {
     let installed = Cmd::new("rustup", ["target", "list", "--installed"]).output();
     match installed {
-        Some(list) if list.lines().any(|l| l.trim() == TARGET) => Ok(()),
+        Some(list) if list.lines().any(|l| l.trim() == target) => Ok(()),
         Some(_) => {
-            eprintln!("xtask: the {TARGET} target is not installed; installing it with rustup");
-            Cmd::new("rustup", ["target", "add", TARGET]).run()
+            eprintln!("xtask: the {target} target is not installed; installing it with rustup");
+            Cmd::new("rustup", ["target", "add", target]).run()
         }
         None => {
             // No rustup (a toolchain from elsewhere): the build below says clearly
             // if the target is missing.
-            eprintln!("xtask: cannot ask rustup for the installed targets; assuming {TARGET} is there");
+            eprintln!("xtask: cannot ask rustup for the installed targets; assuming {target} is there");
             Ok(())
         }
     }
