@@ -30,6 +30,10 @@ use hyperlight_wasm_common::{encode, CALL_FUNCTION, LOAD_FUNCTION, RUN_FUNCTION}
 
 use crate::load::Loaded;
 
+// The hard-float build links what x86_64-unknown-linux-gnu's core leaves to libc.
+#[cfg(feature = "hardfloat")]
+use hardfloat_support as _;
+
 hyperlight_guest::main!(init);
 
 fn init() {
