@@ -19,7 +19,9 @@ commands:
   test                  guests, then build, test, lint (clippy, if installed) and
                         document the whole project
   demo                  guests, the CLI, then the host's demo example
-  bench [ARGS...]       guests, then the host's benchmarks; ARGS go to criterion
+  bench [ARGS...]       guests, then the benchmarks of hyperlight-host and hyperlight-wasm
+                        (with Wasmtime's figures from benches/wasmtime-compare and the
+                        soft-float Wasm runtime, built only here); ARGS go to criterion
   fuzz [SECONDS|--smoke]
                         every fuzz target of fuzz/ for SECONDS each (default 60,
                         --smoke 10), with nightly and cargo-fuzz (installed if
@@ -117,7 +119,17 @@ fn demo(root: &Path) -> Result<(), Failed> {
 
 fn bench(root: &Path, extra: &[String]) -> Result<(), Failed> {
     guests::build(root, false)?;
-    let mut args = vec!["bench", "-p", "hyperlight-host"];
+    // For the Wasm benches: the soft-float runtime (to show why the runtime is
+    // hard-float) and Wasmtime's figures (report only), both built only here.
+    guests::build_wasm_runtime(root, guests::Float::Soft)?;
+    let compare = root.join("benches").join("wasmtime-compare");
+    let module = guests::release_dir(root).join("wasm-bench.wasm");
+    let medians = root.join("target").join("wasmtime-medians.json");
+    let module_arg = module.display().to_string();
+    let medians_arg = medians.display().to_string();
+    let wasmtime_args = ["run", "--release", "--", module_arg.as_str(), medians_arg.as_str()];
+    Cmd::cargo(wasmtime_args).dir(&compare).env("CARGO_TARGET_DIR", root.join("target").join("wasmtime-compare")).run()?;
+    let mut args = vec!["bench", "-p", "hyperlight-host", "-p", "hyperlight-wasm"];
     if !extra.is_empty() {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));

@@ -84,3 +84,8 @@ pub use host_functions::{HostResult, WasmHostFunctions};
 pub use runtime::RUNTIME_FILE;
 pub use sandbox::{CommandOutput, ExportInfo, WasmSandbox, WasmType};
 pub use snapshot::WasmSnapshot;
+
+/// The guide's examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/writing-a-wasm-guest.md")]
+mod guide {}
