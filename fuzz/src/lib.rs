@@ -73,11 +73,10 @@ pub fn check_frame<T: Message>(buffer: &[u8]) {
     let mut first = vec![0u8; buffer.len()];
     let n = write_frame(&mut first, &decoded)
         .unwrap_or_else(|e| panic!("{decoded:?} decoded from {} bytes does not re-encode: {e}", buffer.len()));
-    let again: T = read_frame(&first[..n])
-        .unwrap_or_else(|e| panic!("the encoding of {decoded:?} does not decode: {e}"));
+    let again: T =
+        read_frame(&first[..n]).unwrap_or_else(|e| panic!("the encoding of {decoded:?} does not decode: {e}"));
     assert!(decoded.same(&again), "round trip changed {decoded:?} into {again:?}");
     let mut second = vec![0u8; n];
     let m = write_frame(&mut second, &again).expect("it fitted the first time");
     assert_eq!(first[..n], second[..m], "two encodings of {decoded:?} differ");
 }
-

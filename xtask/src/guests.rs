@@ -151,9 +151,10 @@ pub fn build_wasm_runtime(root: &Path, float: Float) -> Result<PathBuf, Failed> 
     let built = target_dir.join(target).join("release").join(WASM_RUNTIME);
     check_elf_type(&built, ElfType::Dyn)?;
     let copy = release_dir(root).join(name);
-    std::fs::create_dir_all(release_dir(root))
-        .and_then(|()| std::fs::copy(&built, &copy))
-        .map_err(|e| Failed { step: format!("copy {} to {}", built.display(), copy.display()), detail: e.to_string() })?;
+    std::fs::create_dir_all(release_dir(root)).and_then(|()| std::fs::copy(&built, &copy)).map_err(|e| Failed {
+        step: format!("copy {} to {}", built.display(), copy.display()),
+        detail: e.to_string(),
+    })?;
     Ok(copy)
 }
 

@@ -6,6 +6,7 @@ mod guests;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use cmd::{Cmd, Failed};
 
@@ -16,8 +17,9 @@ commands:
   guests [--debug]      build the guests (guests/, for x86_64-unknown-none) in release
                         mode, and in debug mode with --debug; also simpleguest-exec,
                         simpleguest linked as a position-dependent executable
-  test                  guests, then build, test, lint (clippy, if installed) and
-                        document the whole project
+  test                  guests, then check the format, build, test (each test run
+                        killed after 20 minutes), lint and document the whole
+                        project; under CI=true a missing clippy or rustfmt fails it
   demo                  guests, the CLI, then the host's demo example
   bench [ARGS...]       guests, then the benchmarks of hyperlight-host and hyperlight-wasm
                         (with Wasmtime's figures from benches/wasmtime-compare and the
@@ -83,24 +85,33 @@ fn host_cargo<'a>(root: &Path, args: impl IntoIterator<Item = &'a str>) -> Cmd {
     Cmd::cargo(args).dir(root).env("HYPERLIGHT_GUESTS_DIR", guests::release_dir(root))
 }
 
+/// How long one test run may take before it is killed and the task fails: far more
+/// than it needs (a minute or two), so only a hang reaches it.
+const TEST_LIMIT: Duration = Duration::from_secs(20 * 60);
+
 fn test(root: &Path) -> Result<(), Failed> {
     let guests_dir = guests::workspace(root);
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     guests::build(root, false)?;
+    format_check(root, ci)?;
     host_cargo(root, ["build", "--workspace", "--all-targets"]).run()?;
-    host_cargo(root, ["test", "--workspace"]).run()?;
+    host_cargo(root, ["test", "--workspace"]).run_within(TEST_LIMIT)?;
     // The debugging features (gdb stub, crash dumps), driven by the real gdb.
     let debug_features = ["--features", "gdb,crashdump"];
     let args = ["test", "-p", "hyperlight-host", "--test", "gdb", "--test", "crash_dump", "--lib"];
-    host_cargo(root, args.into_iter().chain(debug_features)).run()?;
+    host_cargo(root, args.into_iter().chain(debug_features)).run_within(TEST_LIMIT)?;
     host_cargo(root, ["build", "-p", "hyperlight-cli", "--features", "gdb,crashdump"]).run()?;
     if Cmd::cargo(["clippy", "--version"]).output().is_some() {
         host_cargo(root, ["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()?;
         let args = ["clippy", "-p", "hyperlight-host", "-p", "hyperlight-cli", "--all-targets"];
-        let features = ["--features", "hyperlight-host/gdb,hyperlight-host/crashdump,hyperlight-cli/gdb,hyperlight-cli/crashdump"];
+        let features =
+            ["--features", "hyperlight-host/gdb,hyperlight-host/crashdump,hyperlight-cli/gdb,hyperlight-cli/crashdump"];
         host_cargo(root, args.into_iter().chain(features).chain(["--", "-D", "warnings"])).run()?;
         // The guests get the same bar (their own workspace, their own target).
         let args = ["clippy", "--workspace", "--release", "--target", guests::TARGET, "--", "-D", "warnings"];
         guests::guest_cargo(args, &guests_dir, &guests_dir.join("target")).run()?;
+    } else if ci {
+        return Err(missing("clippy"));
     } else {
         eprintln!("xtask: clippy is not installed; skipping the lints (rustup component add clippy)");
     }
@@ -109,6 +120,33 @@ fn test(root: &Path) -> Result<(), Failed> {
     guests::guest_cargo(args, &guests_dir, &guests_dir.join("target")).env("RUSTDOCFLAGS", "-Dwarnings").run()?;
     eprintln!("xtask: all tests, lints and docs passed");
     Ok(())
+}
+
+/// `cargo fmt --check` in each workspace (root, guests, the Wasm programs, the
+/// Wasmtime comparison, fuzz). Without rustfmt this
+/// fails under CI and is skipped (with a word) elsewhere.
+fn format_check(root: &Path, ci: bool) -> Result<(), Failed> {
+    if Cmd::cargo(["fmt", "--version"]).output().is_none() {
+        if ci {
+            return Err(missing("rustfmt"));
+        }
+        eprintln!("xtask: rustfmt is not installed; skipping the format check (rustup component add rustfmt)");
+        return Ok(());
+    }
+    let wasm_programs = root.join("guests").join("wasm-programs");
+    let wasmtime = root.join("benches").join("wasmtime-compare");
+    for dir in [root.to_path_buf(), root.join("guests"), wasm_programs, wasmtime, root.join("fuzz")] {
+        Cmd::cargo(["fmt", "--all", "--", "--check"]).dir(&dir).run()?;
+    }
+    Ok(())
+}
+
+/// The error for a tool CI must have.
+fn missing(tool: &str) -> Failed {
+    Failed {
+        step: format!("cargo {tool}"),
+        detail: format!("{tool} is not installed, and CI=true requires it (rustup component add {tool})"),
+    }
 }
 
 fn demo(root: &Path) -> Result<(), Failed> {
@@ -128,7 +166,10 @@ fn bench(root: &Path, extra: &[String]) -> Result<(), Failed> {
     let module_arg = module.display().to_string();
     let medians_arg = medians.display().to_string();
     let wasmtime_args = ["run", "--release", "--", module_arg.as_str(), medians_arg.as_str()];
-    Cmd::cargo(wasmtime_args).dir(&compare).env("CARGO_TARGET_DIR", root.join("target").join("wasmtime-compare")).run()?;
+    Cmd::cargo(wasmtime_args)
+        .dir(&compare)
+        .env("CARGO_TARGET_DIR", root.join("target").join("wasmtime-compare"))
+        .run()?;
     let mut args = vec!["bench", "-p", "hyperlight-host", "-p", "hyperlight-wasm"];
     if !extra.is_empty() {
         args.push("--");
@@ -218,8 +259,7 @@ fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
             }
             _ => {
                 // The panic and the artifact, without cargo-fuzz's Debug dump of the input.
-                let tail: Vec<String> =
-                    text.lines().rev().take(40).map(|l| l.chars().take(300).collect()).collect();
+                let tail: Vec<String> = text.lines().rev().take(40).map(|l| l.chars().take(300).collect()).collect();
                 eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
                 let artifact = text
                     .lines()

@@ -155,20 +155,15 @@ fn command() -> clap::Command {
     })
 }
 
-/// Prints `error: <message>` and the causes that the message does not already
-/// include.
+/// Prints `error: <message>` and then each cause in the error's chain (every
+/// error of the library returns its cause from `source()` rather than repeating it).
 fn report(failure: &dyn std::error::Error) {
     let mut stderr = std::io::stderr().lock();
-    let mut said = failure.to_string();
     // Nothing useful is left to do if stderr itself cannot be written.
-    let _ = writeln!(stderr, "error: {said}");
+    let _ = writeln!(stderr, "error: {failure}");
     let mut cause = failure.source();
     while let Some(e) = cause {
-        let text = e.to_string();
-        if !said.contains(&text) {
-            let _ = writeln!(stderr, "  caused by: {text}");
-            said.push_str(&text);
-        }
+        let _ = writeln!(stderr, "  caused by: {e}");
         cause = e.source();
     }
 }

@@ -90,7 +90,7 @@ impl<B: std::error::Error, C: std::error::Error> std::fmt::Display for Failure<B
             Failure::Argument(e) => e.fmt(f),
             Failure::Build(e) => std::fmt::Display::fmt(e, f),
             Failure::Call(e) => std::fmt::Display::fmt(e, f),
-            Failure::Output(e) => write!(f, "cannot write the result to stdout: {e}"),
+            Failure::Output(_) => f.write_str("cannot write the result to stdout"),
         }
     }
 }
@@ -103,7 +103,7 @@ impl<B: std::error::Error, C: std::error::Error> std::error::Error for Failure<B
             Failure::Argument(e) => e.source(),
             Failure::Build(e) => e.source(),
             Failure::Call(e) => e.source(),
-            Failure::Output(e) => e.source(),
+            Failure::Output(e) => Some(e),
         }
     }
 }

@@ -164,8 +164,7 @@ fn call(o: &CallOptions) -> Result<(), Failure> {
     let args = typed_arg::parse_all(&o.args).map_err(Failure::Argument)?;
     let mut sandbox = build(&o.common, builder(&o.common), &o.module)?;
     let started = Instant::now();
-    let result: Value =
-        sandbox.call_values(&o.export, args, o.result.map(ValueType::from)).map_err(Failure::Call)?;
+    let result: Value = sandbox.call_values(&o.export, args, o.result.map(ValueType::from)).map_err(Failure::Call)?;
     if o.common.time {
         eprintln_quietly(&format!("call took {}", output::duration(started.elapsed())));
     }
@@ -179,7 +178,8 @@ fn call(o: &CallOptions) -> Result<(), Failure> {
 fn run_command(o: &RunOptions) -> Result<u8, Failure> {
     let builder = builder(&o.common).stdin(std::io::stdin());
     let mut sandbox = build(&o.common, builder, &o.module)?;
-    let name = o.module.file_name().map_or_else(|| o.module.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name =
+        o.module.file_name().map_or_else(|| o.module.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut argv: Vec<&str> = vec![&name];
     argv.extend(o.args.iter().map(String::as_str));
     let started = Instant::now();

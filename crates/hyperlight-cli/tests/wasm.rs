@@ -46,11 +46,8 @@ fn call_prints_the_result_of_every_type() {
         (vec!["--result", "bool", "not", "bool:false"], "true"),
     ] {
         let mut all = vec!["wasm", "call"];
-        let (flags, rest): (Vec<&str>, Vec<&str>) = if args[0] == "--result" {
-            (args[..2].to_vec(), args[2..].to_vec())
-        } else {
-            (vec![], args.clone())
-        };
+        let (flags, rest): (Vec<&str>, Vec<&str>) =
+            if args[0] == "--result" { (args[..2].to_vec(), args[2..].to_vec()) } else { (vec![], args.clone()) };
         all.extend(flags);
         all.push(&m);
         all.extend(rest);

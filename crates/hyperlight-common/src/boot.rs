@@ -15,7 +15,10 @@
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"HLBOOT\0\x01");
 
 /// Size in bytes of an encoded [`BootInfo`].
-pub const BOOT_INFO_SIZE: usize = 104;
+pub const BOOT_INFO_SIZE: usize = 112;
+
+/// Size in bytes of the random seed at [`BootInfo::seed`].
+pub const SEED_SIZE: usize = 32;
 
 /// Where things are in guest memory. All addresses are guest virtual addresses (the
 /// user part of guest memory is identity mapped, so they are also guest physical).
@@ -45,6 +48,12 @@ pub struct BootInfo {
     pub image_base: u64,
     /// Size of the loaded ELF image in bytes.
     pub image_size: u64,
+    /// Address of [`SEED_SIZE`] bytes of fresh randomness, read-only to the guest,
+    /// which the host rewrites whenever the sandbox starts anew: at creation, after
+    /// every restore, and in every sandbox made from a snapshot. Randomness derived
+    /// from it differs between tenants even when their memory is one snapshot's; a
+    /// guest must derive it when it needs it, never keep it across calls.
+    pub seed: u64,
 }
 
 /// Why a byte slice is not a boot information block.
@@ -55,6 +64,17 @@ pub enum BootInfoError {
     /// The magic number is wrong.
     BadMagic,
 }
+
+impl core::fmt::Display for BootInfoError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BootInfoError::TooShort => write!(f, "boot information shorter than {BOOT_INFO_SIZE} bytes"),
+            BootInfoError::BadMagic => f.write_str("boot information with a wrong magic number"),
+        }
+    }
+}
+
+impl core::error::Error for BootInfoError {}
 
 impl BootInfo {
     /// The block as bytes: magic, then each field as a little-endian integer in the
@@ -75,6 +95,7 @@ impl BootInfo {
             self.stack_size,
             self.image_base,
             self.image_size,
+            self.seed,
         ];
         for (i, w) in words.iter().enumerate() {
             let at = 16 + 8 * i;
@@ -114,6 +135,7 @@ impl BootInfo {
             stack_size: word(72),
             image_base: word(80),
             image_size: word(88),
+            seed: word(96),
         })
     }
 }
@@ -137,6 +159,7 @@ mod tests {
             stack_size: 8,
             image_base: 9,
             image_size: 10,
+            seed: 11,
         };
         assert_eq!(BootInfo::decode(&b.encode()), Ok(b));
         let mut bad = b.encode();

@@ -55,6 +55,8 @@ impl fmt::Display for ArgumentError {
     }
 }
 
+impl core::error::Error for ArgumentError {}
+
 /// A Rust argument list: `()`, one [`ParameterType`], or a tuple of them.
 pub trait Arguments: Sized {
     /// The parameter types, in order.
@@ -208,10 +210,7 @@ mod tests {
     fn checks_count_and_types() {
         let f = |a: i32, s: String, b: bool| if b { i32::try_from(s.len()).expect("short test string") + a } else { a };
         assert_eq!(call_with(f, vec![Value::I32(1), Value::String("abc".into()), Value::Bool(true)]), Ok(4));
-        assert_eq!(
-            call_with(f, vec![Value::I32(1)]),
-            Err(ArgumentError::Count { expected: 3, got: 1 })
-        );
+        assert_eq!(call_with(f, vec![Value::I32(1)]), Err(ArgumentError::Count { expected: 3, got: 1 }));
         assert_eq!(
             call_with(f, vec![Value::I32(1), Value::U64(2), Value::Bool(true)]),
             Err(ArgumentError::Type { index: 1, expected: ValueType::String, got: ValueType::U64 })

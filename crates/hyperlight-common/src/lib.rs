@@ -32,7 +32,7 @@ pub use value::{ParameterType, ReturnType, Value, ValueType};
 /// Version of the host/guest ABI: boot information, ports and message format.
 ///
 /// A guest built against another ABI version is refused at load time.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Size of a guest page, in bytes.
 pub const PAGE_SIZE: u64 = 4096;

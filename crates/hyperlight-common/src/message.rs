@@ -160,6 +160,8 @@ impl fmt::Display for FunctionError {
     }
 }
 
+impl core::error::Error for FunctionError {}
+
 impl From<core::convert::Infallible> for FunctionError {
     fn from(never: core::convert::Infallible) -> FunctionError {
         match never {}
@@ -236,8 +238,17 @@ impl fmt::Display for FrameError {
             FrameError::LengthOutOfRange { length, capacity } => {
                 write!(f, "frame length {length} exceeds the {capacity} bytes of the buffer")
             }
-            FrameError::Malformed(e) => write!(f, "malformed payload: {e}"),
+            FrameError::Malformed(_) => f.write_str("malformed payload"),
             FrameError::TrailingBytes(n) => write!(f, "{n} bytes after the payload"),
+        }
+    }
+}
+
+impl core::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            FrameError::Malformed(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -269,10 +280,8 @@ pub fn write_frame<T: Serialize + ?Sized>(buf: &mut [u8], msg: &T) -> Result<usi
 
 /// The payload length of the frame at the start of `buf`, checked against `buf`.
 pub fn frame_payload_len(buf: &[u8]) -> Result<usize, FrameError> {
-    let head: [u8; FRAME_HEADER] = buf
-        .get(..FRAME_HEADER)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(FrameError::NoHeader)?;
+    let head: [u8; FRAME_HEADER] =
+        buf.get(..FRAME_HEADER).and_then(|h| h.try_into().ok()).ok_or(FrameError::NoHeader)?;
     let length = u32::from_le_bytes(head);
     let capacity = buf.len() - FRAME_HEADER;
     match usize::try_from(length) {

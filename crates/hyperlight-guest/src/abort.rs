@@ -108,10 +108,9 @@ impl Write for Truncating<'_> {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let message = info.message();
     match info.location() {
-        Some(at) => abort_with(
-            AbortKind::Panic,
-            format_args!("{message} at {}:{}:{}", at.file(), at.line(), at.column()),
-        ),
+        Some(at) => {
+            abort_with(AbortKind::Panic, format_args!("{message} at {}:{}:{}", at.file(), at.line(), at.column()))
+        }
         None => abort_with(AbortKind::Panic, format_args!("{message}")),
     }
 }

@@ -45,7 +45,10 @@ fn write_result(buffers: Buffers, result: &FunctionResult, name: &str) {
         // Not even the error fits: the buffer is smaller than any useful message.
         crate::abort::abort_with(
             hyperlight_common::AbortKind::Abort { code: -1 },
-            format_args!("the output buffer ({} bytes) cannot hold the result of {name}: {e}", buffers.output_capacity()),
+            format_args!(
+                "the output buffer ({} bytes) cannot hold the result of {name}: {e}",
+                buffers.output_capacity()
+            ),
         );
     }
 }

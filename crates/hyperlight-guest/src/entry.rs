@@ -59,10 +59,8 @@ extern "C" fn entry(boot_info: usize) -> ! {
             exit(ExitPort::Abort);
         },
     };
-    let buffers = Buffers::new(
-        (info.input_buffer, info.input_buffer_size),
-        (info.output_buffer, info.output_buffer_size),
-    );
+    let buffers =
+        Buffers::new((info.input_buffer, info.input_buffer_size), (info.output_buffer, info.output_buffer_size));
     let Some(buffers) = buffers else {
         loop {
             exit(ExitPort::Abort);

@@ -12,7 +12,8 @@
 //! - [`register_function`], which makes a Rust function callable by the host, and
 //!   the dispatch loop that runs the host's calls;
 //! - [`call_host`], which calls a function of the host, and [`print!`]/[`println!`];
-//! - the panic handler and [`abort`], which report to the host why the guest stopped.
+//! - the panic handler and [`abort`], which report to the host why the guest stopped;
+//! - [`random`], random numbers that differ in every sandbox and after every restore.
 //!
 //! # A complete guest
 //!
@@ -87,6 +88,7 @@ mod heap;
 mod host;
 #[doc(hidden)]
 pub mod print;
+pub mod random;
 
 pub use abort::abort;
 pub use entry::boot_info;

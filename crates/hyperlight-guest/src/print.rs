@@ -25,10 +25,8 @@ pub fn _print(args: fmt::Arguments<'_>) {
     // Room for the text in one frame: the buffer less the frame header, the function
     // name and the encoding's length prefixes and tags (generously).
     let overhead = hyperlight_common::PRINT_FUNCTION.len() + 32;
-    let room = crate::buffers::Buffers::current()
-        .map(|b| b.output_capacity().saturating_sub(overhead))
-        .unwrap_or(0)
-        .max(4);
+    let room =
+        crate::buffers::Buffers::current().map(|b| b.output_capacity().saturating_sub(overhead)).unwrap_or(0).max(4);
     let mut rest = text.as_str();
     while !rest.is_empty() {
         let mut end = rest.len().min(room);

@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 
 use hyperlight_host::SandboxBuilder;
 
+// The CLI's `GetWeekday` (today in UTC, from the clock; tested there), shared rather
+// than copied.
+#[path = "../../hyperlight-cli/src/weekday.rs"]
+mod weekday;
+
 fn guest_path(name: &str) -> PathBuf {
     let dir = std::env::var_os("HYPERLIGHT_GUESTS_DIR").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/target/x86_64-unknown-none/release")
@@ -21,13 +26,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !path.exists() {
         return Err(format!("{} not found: run `cargo xtask guests` first", path.display()).into());
     }
-    let weekday = || "Thursday".to_string();
+    let weekday = weekday::today;
 
     let start = Instant::now();
-    let mut sandbox = SandboxBuilder::new()
-        .heap_size(1 << 20)
-        .host_function("GetWeekday", weekday)
-        .build_from_file(&path)?;
+    let mut sandbox =
+        SandboxBuilder::new().heap_size(1 << 20).host_function("GetWeekday", weekday).build_from_file(&path)?;
     let created = start.elapsed();
 
     let start = Instant::now();
@@ -37,7 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The guest prints a line on every call; silence it for the timing loop.
     let start = Instant::now();
-    let mut quiet = SandboxBuilder::new().host_function("GetWeekday", weekday).host_print(|_| {}).build_from_file(&path)?;
+    let mut quiet =
+        SandboxBuilder::new().host_function("GetWeekday", weekday).host_print(|_| {}).build_from_file(&path)?;
     let created_again = start.elapsed();
     let mut times: Vec<Duration> = (0..200)
         .map(|_| {

@@ -2,27 +2,34 @@
 //!
 //! - [`BuildError`]: creating a sandbox (`SandboxBuilder::build_*`);
 //! - [`CallError`]: calling a guest function (`Sandbox::call`);
+//! - [`SnapshotError`]: taking, restoring and starting from snapshots;
+//! - [`SnapshotFileError`]: saving and loading snapshot files;
 //! - [`ElfError`](crate::ElfError), [`LayoutError`](crate::LayoutError),
-//!   [`HypervisorError`](crate::HypervisorError): their causes.
+//!   [`HypervisorError`](crate::HypervisorError), [`ProtocolError`]: their causes.
 //!
 //! Every variant carries what a user needs to act on it: which function, argument,
 //! address or operation. Guest faults carry the exception, RIP, the error code and,
-//! for page faults, CR2.
+//! for page faults, CR2. An error that has a cause returns it from
+//! [`source()`](std::error::Error::source) and does not repeat it in its own message:
+//! print the chain (as the `hyperlight` CLI does) to see everything.
 
 use std::fmt;
 use std::path::PathBuf;
 
+use hyperlight_common::message::FrameError;
 use hyperlight_common::ValueType;
 
 use crate::mem::elf::ElfError;
 use crate::mem::layout::LayoutError;
+use crate::mem::memory::OutOfBounds;
+use crate::vm::interrupt::InterruptSignalError;
 use crate::vm::{HypervisorError, Registers};
 
 /// Why a sandbox could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The guest binary could not be read.
-    #[error("cannot read guest binary {path}: {source}")]
+    #[error("cannot read guest binary {path}")]
     ReadFile {
         /// The file.
         path: PathBuf,
@@ -30,13 +37,13 @@ pub enum BuildError {
         source: std::io::Error,
     },
     /// The guest binary is not a loadable static x86_64 executable.
-    #[error("invalid guest binary: {0}")]
+    #[error("invalid guest binary")]
     Elf(#[from] ElfError),
     /// The guest does not fit in memory as configured.
-    #[error("invalid memory layout: {0}")]
+    #[error("invalid memory layout")]
     Layout(#[from] LayoutError),
     /// Guest memory could not be reserved.
-    #[error("cannot reserve {size} bytes of guest memory: {source}")]
+    #[error("cannot reserve {size} bytes of guest memory")]
     Memory {
         /// Bytes asked for.
         size: u64,
@@ -46,13 +53,16 @@ pub enum BuildError {
     /// The hypervisor refused an operation.
     #[error(transparent)]
     Hypervisor(#[from] HypervisorError),
+    /// The signal that interrupts vCPUs could not be set up.
+    #[error(transparent)]
+    InterruptSignal(#[from] InterruptSignalError),
     /// The guest's initialisation failed (it panicked, faulted, or misbehaved).
-    #[error("guest initialisation failed: {0}")]
-    Init(Box<CallError>),
+    #[error("guest initialisation failed")]
+    Init(#[source] Box<CallError>),
     /// The gdb debug port could not be opened, or gdb's connection failed (feature
     /// `gdb`).
     #[cfg(feature = "gdb")]
-    #[error("cannot serve gdb on 127.0.0.1:{port}: {source}")]
+    #[error("cannot serve gdb on 127.0.0.1:{port}")]
     DebugPort {
         /// The port asked for.
         port: u16,
@@ -131,6 +141,15 @@ pub enum CallError {
         /// The buffer's room in bytes.
         capacity: u64,
     },
+    /// A message from the host could not be encoded into its buffer (for a reason
+    /// other than its size).
+    #[error("cannot encode {what}")]
+    Encode {
+        /// What the host was writing.
+        what: String,
+        /// Why.
+        source: FrameError,
+    },
     /// The guest function returned an error.
     #[error("guest function {function} failed: {message}")]
     GuestFailed {
@@ -188,8 +207,8 @@ pub enum CallError {
         registers: Box<Registers>,
     },
     /// The guest broke the host/guest protocol (garbage in a buffer, a wrong exit).
-    #[error("the guest broke the protocol: {0}")]
-    Protocol(ProtocolError),
+    #[error("the guest broke the protocol")]
+    Protocol(#[source] ProtocolError),
     /// The hypervisor failed.
     #[error(transparent)]
     Hypervisor(#[from] HypervisorError),
@@ -223,7 +242,7 @@ impl CallError {
     }
 }
 
-/// Why a snapshot could not be taken, restored, saved or loaded.
+/// Why a snapshot could not be taken or restored, or a sandbox made from one.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     /// The sandbox is poisoned: its state is not worth freezing.
@@ -231,25 +250,55 @@ pub enum SnapshotError {
     Poisoned,
     /// The snapshot belongs to another guest or another memory layout; the sandbox is
     /// unchanged.
-    #[error("the snapshot does not fit this sandbox: {what}")]
-    Mismatch {
-        /// What differs.
-        what: &'static str,
-    },
-    /// Reading or writing the snapshot file failed.
-    #[error("snapshot file {path}: {source}")]
+    #[error("the snapshot does not fit this sandbox: {0}")]
+    Mismatch(SnapshotMismatch),
+    /// Guest memory could not be mapped, copied or frozen.
+    #[error("guest memory could not be mapped, copied or frozen")]
+    Memory(#[source] std::io::Error),
+    /// The hypervisor refused an operation.
+    #[error(transparent)]
+    Hypervisor(#[from] HypervisorError),
+    /// The signal that interrupts vCPUs could not be set up (for a new sandbox).
+    #[error(transparent)]
+    InterruptSignal(#[from] InterruptSignalError),
+    /// The debugger could not take its breakpoints out of guest memory or put them
+    /// back (feature `gdb`).
+    #[error("the debugger's breakpoints could not be moved")]
+    Debugger(#[source] Box<CallError>),
+}
+
+/// What makes a snapshot unfit for a sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMismatch {
+    /// The snapshot is of another guest program.
+    Guest,
+    /// The snapshot has another memory layout (other sizes).
+    Layout,
+}
+
+impl fmt::Display for SnapshotMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SnapshotMismatch::Guest => "the snapshot is of another guest program",
+            SnapshotMismatch::Layout => "the snapshot has another memory layout",
+        })
+    }
+}
+
+/// Why a snapshot file could not be written or read.
+///
+/// Every check on a file that is read has its own variant: a file is untrusted input,
+/// and a refused one never gets as far as guest memory.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotFileError {
+    /// Reading or writing the file failed.
+    #[error("snapshot file {path}")]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
         source: std::io::Error,
     },
-    /// Guest memory could not be mapped, copied or frozen.
-    #[error("guest memory: {0}")]
-    Memory(std::io::Error),
-    /// The hypervisor refused an operation.
-    #[error(transparent)]
-    Hypervisor(#[from] HypervisorError),
     /// The file does not start with the snapshot magic.
     #[error("not a hyperlight snapshot file (bad magic)")]
     BadMagic,
@@ -262,11 +311,11 @@ pub enum SnapshotError {
         supported: u32,
     },
     /// The file is shorter than its contents say.
-    #[error("snapshot file is truncated: {what}")]
-    Truncated {
-        /// What is missing.
-        what: &'static str,
-    },
+    #[error("snapshot file is truncated: {0} missing")]
+    Truncated(FilePart),
+    /// Bytes follow where the format says a part ends.
+    #[error("bytes after the end of the {0}")]
+    TrailingBytes(FilePart),
     /// The checksum does not match the contents: the file is damaged.
     #[error("snapshot checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the file is damaged")]
     Checksum {
@@ -275,6 +324,12 @@ pub enum SnapshotError {
         /// The checksum of the contents.
         computed: u32,
     },
+    /// The header cannot be decoded.
+    #[error("undecodable snapshot header")]
+    Header(#[source] postcard::Error),
+    /// The header cannot be encoded (when saving).
+    #[error("cannot encode the snapshot header")]
+    Encode(#[source] postcard::Error),
     /// The snapshot was made by a guest of another ABI version.
     #[error("snapshot of ABI version {found}, this library speaks ABI version {expected}")]
     AbiMismatch {
@@ -292,38 +347,180 @@ pub enum SnapshotError {
         /// This machine's.
         expected: String,
     },
-    /// The contents are inconsistent (a layout that does not add up, pages outside
-    /// memory, an undecodable header).
-    #[error("snapshot file is corrupt: {detail}")]
-    Corrupt {
-        /// What is wrong.
-        detail: String,
+    /// The image description in the file is not one an ELF could give.
+    #[error("the snapshot's image description is invalid")]
+    Image(#[source] crate::mem::image_shape::ImageShapeError),
+    /// The image description and sizes in the file give no valid memory layout.
+    #[error("the snapshot's image and sizes give no valid memory layout")]
+    Layout(#[source] LayoutError),
+    /// The saved vCPU state is not the host's user-mode state for the layout.
+    #[error("the saved vCPU state is not the host's user mode: {0}")]
+    VcpuState(VcpuStateError),
+    /// A run of data pages is out of order or outside guest memory.
+    #[error("data run of pages {first:#x}..{end:#x} is out of order or outside guest memory")]
+    DataRun {
+        /// First page of the run.
+        first: u64,
+        /// One past its last page.
+        end: u64,
     },
+    /// Guest memory for the snapshot could not be reserved, mapped or frozen.
+    #[error("guest memory for the snapshot could not be set up")]
+    Memory(#[source] std::io::Error),
+    /// A write into the snapshot's guest memory fell outside it (the layout was
+    /// checked, so this is a bug).
+    #[error("snapshot data outside guest memory")]
+    OutOfBounds(#[source] OutOfBounds),
+}
+
+/// A part of a snapshot file (see [`SnapshotFileError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilePart {
+    /// The magic number.
+    Magic,
+    /// The format version.
+    Version,
+    /// The header length.
+    HeaderLength,
+    /// The file length.
+    FileLength,
+    /// The header.
+    Header,
+    /// The page data.
+    PageData,
+    /// The checksum.
+    Checksum,
+    /// The whole file (its length field).
+    File,
+}
+
+impl fmt::Display for FilePart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FilePart::Magic => "magic",
+            FilePart::Version => "format version",
+            FilePart::HeaderLength => "header length",
+            FilePart::FileLength => "file length",
+            FilePart::Header => "header",
+            FilePart::PageData => "page data",
+            FilePart::Checksum => "checksum",
+            FilePart::File => "file",
+        })
+    }
+}
+
+/// What is wrong with a saved vCPU state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VcpuStateError {
+    /// A register the host owns (CS, SS, TR, GDTR, IDTR, CR0, CR3, CR4, EFER) has
+    /// another value than the host gives it in this layout.
+    HostRegister(&'static str),
+    /// A data segment selector is not one user mode can hold.
+    Selector {
+        /// Which segment register.
+        register: &'static str,
+        /// Its selector.
+        selector: u16,
+    },
+    /// RFLAGS has bits user mode cannot set.
+    Rflags(u64),
+    /// The XSAVE area has the wrong size.
+    XsaveSize(usize),
+    /// XCR0 enables state the host never enables (or lacks x87 and SSE).
+    Xcr0(u64),
+}
+
+impl fmt::Display for VcpuStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VcpuStateError::HostRegister(r) => write!(f, "{r} is not the host's user-mode value for this layout"),
+            VcpuStateError::Selector { register, selector } => {
+                write!(f, "{register} selector {selector:#x} is not a user-mode data selector")
+            }
+            VcpuStateError::Rflags(v) => write!(f, "RFLAGS {v:#x} is not a user-mode value"),
+            VcpuStateError::XsaveSize(n) => write!(f, "XSAVE area of {n} bytes (expected 4096)"),
+            VcpuStateError::Xcr0(v) => write!(f, "XCR0 {v:#x} enables state beyond x87, SSE and AVX"),
+        }
+    }
 }
 
 /// How the guest broke the host/guest protocol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
     /// A message the guest wrote could not be decoded.
-    #[error("malformed {what} in the output buffer: {detail}")]
+    #[error("malformed {what} in the output buffer")]
     BadMessage {
         /// Which message.
-        what: &'static str,
+        what: MessageKind,
         /// What was wrong.
-        detail: String,
+        source: FrameError,
+    },
+    /// A message could not be read out of guest memory at all.
+    #[error("{what} outside guest memory")]
+    Unreadable {
+        /// Which message.
+        what: MessageKind,
+        /// The access.
+        source: OutOfBounds,
     },
     /// The guest said a message from the host was malformed.
-    #[error("the guest rejected a message from the host: {detail}")]
+    #[error("the guest rejected a message from the host: {message}")]
     Rejected {
         /// What the guest said.
-        detail: String,
+        message: String,
     },
     /// The guest exited in a way the protocol does not allow.
-    #[error("unexpected exit: {what}")]
-    UnexpectedExit {
-        /// The exit.
-        what: String,
-    },
+    #[error("unexpected exit: {0}")]
+    UnexpectedExit(UnexpectedExit),
+    /// The frame a host exception stub left could not be read (the stub's stack
+    /// pointer was outside guest memory).
+    #[error("the fault frame on the exception stack is unreadable")]
+    FaultFrame(#[source] OutOfBounds),
+}
+
+/// A message crossing the call buffers (see [`ProtocolError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// The result of a guest function.
+    FunctionResult,
+    /// A host function call from the guest.
+    HostFunctionCall,
+    /// The guest's abort record.
+    AbortRecord,
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MessageKind::FunctionResult => "function result",
+            MessageKind::HostFunctionCall => "host function call",
+            MessageKind::AbortRecord => "abort record",
+        })
+    }
+}
+
+/// An exit the protocol has no use for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnexpectedExit {
+    /// `out` to a port that is not an exit port.
+    OutToPort(u16),
+    /// `in` from a port (the protocol only writes ports).
+    InFromPort(u16),
+    /// An access to guest physical memory outside guest memory.
+    Mmio(u64),
+    /// `hlt` outside the host's exception stubs.
+    Halt,
+}
+
+impl fmt::Display for UnexpectedExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnexpectedExit::OutToPort(p) => write!(f, "out to port {p:#x}"),
+            UnexpectedExit::InFromPort(p) => write!(f, "in from port {p:#x}"),
+            UnexpectedExit::Mmio(a) => write!(f, "access to guest physical address {a:#x}, outside guest memory"),
+            UnexpectedExit::Halt => f.write_str("hlt"),
+        }
+    }
 }
 
 /// A CPU exception in the guest.

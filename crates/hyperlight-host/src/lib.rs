@@ -35,11 +35,16 @@ mod mem;
 mod sandbox;
 mod vm;
 
-pub use error::{BuildError, CallError, Exception, GuestFault, ProtocolError, SnapshotError};
+pub use error::{
+    BuildError, CallError, Exception, FilePart, GuestFault, MessageKind, ProtocolError, SnapshotError,
+    SnapshotFileError, SnapshotMismatch, UnexpectedExit, VcpuStateError,
+};
 pub use func::host_functions::HostFunctions;
 pub use hyperlight_common::{Arguments, FunctionError, FunctionOutput, ParameterType, ReturnType, Value, ValueType};
 pub use mem::elf::ElfError;
+pub use mem::image_shape::ImageShapeError;
 pub use mem::layout::{GuestAddr, LayoutError};
+pub use mem::memory::OutOfBounds;
 pub use sandbox::builder::SandboxBuilder;
 pub use sandbox::config::{
     SandboxConfig, DEFAULT_HEAP_SIZE, DEFAULT_INIT_TIMEOUT, DEFAULT_INPUT_BUFFER_SIZE, DEFAULT_MEMORY_LIMIT,
@@ -48,8 +53,8 @@ pub use sandbox::config::{
 pub use sandbox::sandbox::Sandbox;
 pub use sandbox::snapshot::Snapshot;
 pub use sandbox::snapshot_file::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC};
+pub use vm::interrupt::{interrupt_signal, set_interrupt_signal, InterruptHandle, InterruptSignalError};
 pub use vm::pool::{set_vm_pool_capacity, vm_pool_len, DEFAULT_VM_POOL_CAPACITY};
-pub use vm::interrupt::{interrupt_signal, InterruptHandle};
 pub use vm::{HypervisorError, Registers};
 
 /// For the fuzz targets in `fuzz/` only: the private pieces that decode untrusted
@@ -58,6 +63,19 @@ pub use vm::{HypervisorError, Registers};
 pub mod fuzzing {
     pub use crate::mem::elf::{ElfImage, ElfKind};
     pub use crate::mem::layout::PIE_BASE;
+}
+
+/// For this crate's own integration tests only. Not part of the API; it may change in
+/// any release.
+#[doc(hidden)]
+pub mod testing {
+    use crate::{Snapshot, SnapshotFileError};
+
+    /// The snapshot's file bytes with the guest's random seed zeroed: equal for two
+    /// snapshots of one state, whatever seed each was given.
+    pub fn bytes_without_seed(snapshot: &Snapshot) -> Result<Vec<u8>, SnapshotFileError> {
+        snapshot.encode(true)
+    }
 }
 
 /// The README's examples, compiled as doctests so they cannot rot.

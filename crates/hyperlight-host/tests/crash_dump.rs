@@ -43,10 +43,8 @@ fn a_page_fault_leaves_a_core_that_gdb_reads() {
 #[test]
 fn no_dump_without_a_directory_or_a_fault() {
     let dir = dump_dir("none");
-    let mut sb = SandboxBuilder::new()
-        .crash_dump_dir(&dir)
-        .build_from_file(common::guest_path("simpleguest"))
-        .expect("sandbox");
+    let mut sb =
+        SandboxBuilder::new().crash_dump_dir(&dir).build_from_file(common::guest_path("simpleguest")).expect("sandbox");
     assert_eq!(sb.call::<i32>("EchoI32", 1).expect("call"), 1);
     assert!(sb.last_crash_dump().is_none());
     assert!(!dir.exists() || std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) == 0);

@@ -7,7 +7,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use hyperlight_host::{BuildError, CallError, ElfError, LayoutError, ProtocolError, SandboxBuilder};
+use hyperlight_host::{BuildError, CallError, ElfError, LayoutError, MessageKind, ProtocolError, SandboxBuilder};
 
 use common::{assert_works, build, guest_bytes, require_kvm};
 
@@ -212,7 +212,7 @@ fn a_guest_without_our_runtime_loads_and_its_calls_fail_cleanly() {
     let results = rx.recv_timeout(Duration::from_secs(10)).expect("calls to rawguest hung for 10 s");
     for r in results {
         assert!(
-            matches!(r, Err(CallError::Protocol(ProtocolError::BadMessage { what: "function result", .. }))),
+            matches!(r, Err(CallError::Protocol(ProtocolError::BadMessage { what: MessageKind::FunctionResult, .. }))),
             "{r:?}"
         );
     }

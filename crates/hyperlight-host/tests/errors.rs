@@ -281,7 +281,6 @@ fn every_kind_of_failure_in_turn_on_one_sandbox() {
     }
 }
 
-
 #[test]
 fn an_interrupt_vector_without_a_gate_is_general_protection_naming_it() {
     let f = fault("int80");
@@ -316,9 +315,6 @@ fn a_frame_larger_than_the_stack_is_a_stack_overflow() {
 fn guest_abort_carries_its_code_and_message() {
     let mut sb = simpleguest();
     let err = sb.call::<()>("Abort", (42, "gave up".to_string())).unwrap_err();
-    assert!(
-        matches!(&err, CallError::GuestAbort { code: 42, message } if message.contains("gave up")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, CallError::GuestAbort { code: 42, message } if message.contains("gave up")), "{err:?}");
     assert_works(&mut sb);
 }

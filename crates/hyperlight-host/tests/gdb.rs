@@ -8,6 +8,8 @@ mod common;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperlight_host::{CallError, Sandbox, SandboxBuilder};
@@ -38,9 +40,17 @@ fn wait_listening(port: u16) {
 fn debugged_sandbox<T: Send + 'static>(
     calls: impl FnOnce(&mut Sandbox) -> T + Send + 'static,
 ) -> (u16, std::thread::JoinHandle<T>) {
+    debugged_sandbox_with(SandboxBuilder::new(), calls)
+}
+
+/// [`debugged_sandbox`] with the host functions (and sizes) of `builder`.
+fn debugged_sandbox_with<T: Send + 'static>(
+    builder: SandboxBuilder,
+    calls: impl FnOnce(&mut Sandbox) -> T + Send + 'static,
+) -> (u16, std::thread::JoinHandle<T>) {
     let port = free_port();
     let host = std::thread::spawn(move || {
-        let mut sb = SandboxBuilder::new()
+        let mut sb = builder
             .debug_port(port)
             .build_from_file(common::guest_path("simpleguest-exec"))
             .expect("sandbox with gdb attached");
@@ -126,9 +136,12 @@ fn break_step_finish_across_calls() {
 
 #[test]
 fn ctrl_c_stops_a_spinning_guest_and_kill_cancels_the_call() {
-    let (port, host) = debugged_sandbox(move |sb| {
+    let started = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&started);
+    let builder = SandboxBuilder::new().host_function("SpinStarted", move || flag.store(true, Ordering::SeqCst));
+    let (port, host) = debugged_sandbox_with(builder, move |sb| {
         let clean = sb.snapshot().expect("snapshot");
-        let spin = sb.call::<()>("Spin", ());
+        let spin = sb.call::<()>("SignalThenSpin", ());
         // A killed call poisons the sandbox; a restore makes it answer again.
         sb.restore(&clean).expect("restore");
         let after = sb.call::<i32>("EchoI32", 5);
@@ -136,9 +149,14 @@ fn ctrl_c_stops_a_spinning_guest_and_kill_cancels_the_call() {
     });
     let mut cmd = gdb("simpleguest-exec", port, &["continue", "info registers rip", "bt 1", "kill"]);
     let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("gdb runs");
-    // Let gdb attach and the guest reach Spin (gdb's piped output is buffered, so
-    // there is no "Continuing." to wait for), then press Ctrl-C.
-    std::thread::sleep(Duration::from_secs(2));
+    // Once the guest is in the call (it called SpinStarted: gdb has attached and
+    // continued), press Ctrl-C. The call runs until the debugger stops it, so a
+    // Ctrl-C after the host function returns still finds it running.
+    let start = Instant::now();
+    while !started.load(Ordering::SeqCst) {
+        assert!(start.elapsed() < Duration::from_secs(60), "the guest never reached SignalThenSpin");
+        std::thread::yield_now();
+    }
     let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
     // SAFETY: kill(2) on our own child process.
     unsafe { libc::kill(pid, libc::SIGINT) };
@@ -152,9 +170,7 @@ fn ctrl_c_stops_a_spinning_guest_and_kill_cancels_the_call() {
 
 #[test]
 fn memory_reads_hide_breakpoints_and_hardware_breakpoints_are_refused_under_pvm() {
-    let (port, host) = debugged_sandbox(move |sb| {
-        sb.call::<i64>("Square", 3i64).expect("call")
-    });
+    let (port, host) = debugged_sandbox(move |sb| sb.call::<i64>("Square", 3i64).expect("call"));
     let out = run(gdb(
         "simpleguest-exec",
         port,
@@ -198,15 +214,23 @@ fn breakpoints_survive_snapshot_and_restore_and_stay_out_of_snapshots() {
         let third: i64 = sb.call("Square", 4i64).expect("third call, after the restore");
         // A sandbox from the snapshot has no debugger: an int3 left in its code
         // would fault.
-        let mut twin = Sandbox::from_snapshot(&snap, hyperlight_host::HostFunctions::new())
-            .expect("from snapshot");
+        let mut twin = Sandbox::from_snapshot(&snap, hyperlight_host::HostFunctions::new()).expect("from snapshot");
         let twin_result: i64 = twin.call("Square", 5i64).expect("a sandbox from the snapshot runs clean");
         (first, second, third, twin_result)
     });
     let out = run(gdb(
         "simpleguest-exec",
         port,
-        &["break simpleguest::args::square", "continue", "continue", "print/d $rdi", "continue", "print/d $rdi", "delete", "continue"],
+        &[
+            "break simpleguest::args::square",
+            "continue",
+            "continue",
+            "print/d $rdi",
+            "continue",
+            "print/d $rdi",
+            "delete",
+            "continue",
+        ],
     ));
     let results = host.join().expect("host thread");
     assert_eq!(results, (4, 9, 16, 25), "gdb output:\n{out}");

@@ -278,12 +278,18 @@ fn a_host_function_of_eight_mixed_parameters_is_called_from_the_guest() {
     let builder = SandboxBuilder::new().host_function(
         "HostSumEight",
         |a: i32, b: u32, c: i64, d: u64, e: f32, f: f64, g: bool, h: String| {
-            f64::from(a) + f64::from(b) + c as f64 + d as f64 + f64::from(e) + f + f64::from(u8::from(g)) + h.len() as f64
+            f64::from(a)
+                + f64::from(b)
+                + c as f64
+                + d as f64
+                + f64::from(e)
+                + f
+                + f64::from(u8::from(g))
+                + h.len() as f64
         },
     );
     let mut sb = build(builder, "simpleguest");
-    let got: f64 = sb
-        .call("CallHostSumEight", (-1i32, 2u32, -3i64, 4u64, 0.5f32, 0.25f64, true, "abc".to_string()))
-        .unwrap();
+    let got: f64 =
+        sb.call("CallHostSumEight", (-1i32, 2u32, -3i64, 4u64, 0.5f32, 0.25f64, true, "abc".to_string())).unwrap();
     assert_eq!(got, -1.0 + 2.0 - 3.0 + 4.0 + 0.5 + 0.25 + 1.0 + 3.0);
 }

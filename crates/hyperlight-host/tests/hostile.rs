@@ -4,7 +4,7 @@
 
 mod common;
 
-use hyperlight_host::{CallError, Exception, ProtocolError, Sandbox, Snapshot};
+use hyperlight_host::{CallError, Exception, MessageKind, ProtocolError, Sandbox, Snapshot, UnexpectedExit};
 
 fn hostile() -> (Sandbox, Snapshot) {
     let mut sb = common::build(hyperlight_host::SandboxBuilder::new(), "hostileguest");
@@ -25,7 +25,7 @@ fn call(sb: &mut Sandbox, clean: &Snapshot, name: &str) -> CallError {
     err
 }
 
-fn bad_message(err: &CallError, what: &str) -> bool {
+fn bad_message(err: &CallError, what: MessageKind) -> bool {
     matches!(err, CallError::Protocol(ProtocolError::BadMessage { what: w, .. }) if *w == what)
 }
 
@@ -34,7 +34,7 @@ fn garbage_results_are_protocol_errors() {
     let (mut sb, clean) = hostile();
     for name in ["BadLength", "NoPayload", "BadResultTag", "BadValueTag", "BadUtf8", "TrailingBytes"] {
         let err = call(&mut sb, &clean, name);
-        assert!(bad_message(&err, "function result"), "{name}: {err:?}");
+        assert!(bad_message(&err, MessageKind::FunctionResult), "{name}: {err:?}");
     }
 }
 
@@ -43,12 +43,12 @@ fn garbage_host_calls_and_aborts_are_protocol_errors() {
     let (mut sb, clean) = hostile();
     for name in ["HugeCount", "BadHostCall"] {
         let err = call(&mut sb, &clean, name);
-        assert!(bad_message(&err, "host function call"), "{name}: {err:?}");
+        assert!(bad_message(&err, MessageKind::HostFunctionCall), "{name}: {err:?}");
     }
     let err = call(&mut sb, &clean, "AbortGarbage");
-    assert!(bad_message(&err, "abort record"), "{err:?}");
+    assert!(bad_message(&err, MessageKind::AbortRecord), "{err:?}");
     let err = sb.call::<()>("LoopOnExits", 1000u32).unwrap_err();
-    assert!(bad_message(&err, "host function call"), "{err:?}");
+    assert!(bad_message(&err, MessageKind::HostFunctionCall), "{err:?}");
     sb.restore(&clean).expect("restore");
 }
 
@@ -63,5 +63,8 @@ fn forbidden_ports_are_faults_or_protocol_errors() {
         );
     }
     let err = sb.call::<u32>("InPort", ()).unwrap_err();
-    assert!(matches!(err, CallError::Protocol(ProtocolError::UnexpectedExit { .. })), "{err:?}");
+    assert!(
+        matches!(err, CallError::Protocol(ProtocolError::UnexpectedExit(UnexpectedExit::InFromPort(0x10)))),
+        "{err:?}"
+    );
 }

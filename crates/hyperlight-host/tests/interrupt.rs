@@ -24,24 +24,48 @@ fn simpleguest() -> Sandbox {
         .expect("simpleguest builds")
 }
 
+/// A backstop for calls that should be stopped by a kill: if the kill never lands, the
+/// call fails with a timeout (and the test with it) instead of hanging the suite.
+const BACKSTOP: Duration = Duration::from_secs(60);
+
+/// Kills through `handle` as soon as a call is running (retrying until `kill` finds
+/// one), within `BACKSTOP`.
+fn kill_when_running(handle: hyperlight_host::InterruptHandle) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while !handle.kill() {
+            assert!(start.elapsed() < BACKSTOP, "no call started within {BACKSTOP:?}");
+            std::thread::yield_now();
+        }
+    })
+}
+
 #[test]
 fn kill_stops_a_spinning_guest_and_the_sandbox_answers_again() {
     let mut sb = simpleguest();
     let clean = sb.snapshot().expect("snapshot");
-    let handle = sb.interrupt_handle();
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(handle.kill(), "a call was running");
-    });
-    let start = Instant::now();
-    let r = sb.call::<()>("Spin", ());
+    let killer = kill_when_running(sb.interrupt_handle());
+    let r = sb.call_with_timeout::<()>("Spin", (), BACKSTOP);
     assert!(matches!(r, Err(CallError::Cancelled)), "{r:?}");
-    assert!(start.elapsed() < Duration::from_secs(5));
     killer.join().expect("killer thread");
     // A killed call leaves the guest mid-function: poisoned until a restore.
     assert!(matches!(sb.call::<i32>("EchoI32", 7), Err(CallError::Poisoned)));
     sb.restore(&clean).expect("restore");
     assert_eq!(sb.call::<i32>("EchoI32", 7).expect("usable after restore"), 7);
+}
+
+#[test]
+fn a_deadline_longer_than_time_itself_never_fires() {
+    // Instant cannot hold now + Duration::MAX: such a deadline is no deadline (it used
+    // to panic with "overflow when adding duration to instant").
+    let mut sb = simpleguest();
+    assert_eq!(sb.call_with_timeout::<i32>("EchoI32", 3, Duration::MAX).expect("call"), 3);
+    let mut sb = SandboxBuilder::new()
+        .call_timeout(Duration::MAX)
+        .init_timeout(Duration::MAX)
+        .build_from_file(guest("simpleguest"))
+        .expect("builds");
+    assert_eq!(sb.call::<i32>("EchoI32", 4).expect("call"), 4);
 }
 
 #[test]
@@ -122,12 +146,14 @@ fn kill_while_the_guest_is_in_a_host_function() {
     let handle = sb.interrupt_handle();
     let flag = Arc::clone(&entered);
     let killer = std::thread::spawn(move || {
+        let start = Instant::now();
         while !flag.load(Ordering::SeqCst) {
+            assert!(start.elapsed() < BACKSTOP, "the host function was never called");
             std::thread::yield_now();
         }
         assert!(handle.kill());
     });
-    let r = sb.call::<i32>("CallHostAdd", (1, 2));
+    let r = sb.call_with_timeout::<i32>("CallHostAdd", (1, 2), BACKSTOP);
     assert!(matches!(r, Err(CallError::Cancelled)), "{r:?}");
     killer.join().expect("killer");
     sb.restore(&clean).expect("restore");
@@ -148,7 +174,10 @@ fn deadlines_stop_calls() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(sb.call::<i32>("EchoI32", 4).expect("old deadline is gone"), 4);
 
-    let mut sb = SandboxBuilder::new().call_timeout(Duration::from_millis(50)).build_from_file(guest("simpleguest")).expect("builds");
+    let mut sb = SandboxBuilder::new()
+        .call_timeout(Duration::from_millis(50))
+        .build_from_file(guest("simpleguest"))
+        .expect("builds");
     let clean = sb.snapshot().expect("snapshot");
     assert!(matches!(sb.call::<()>("Spin", ()), Err(CallError::Timeout { .. })));
     sb.restore(&clean).expect("restore");
@@ -158,9 +187,7 @@ fn deadlines_stop_calls() {
 #[test]
 fn init_that_never_finishes_fails_the_build() {
     let start = Instant::now();
-    let r = SandboxBuilder::new()
-        .init_timeout(Duration::from_millis(200))
-        .build_from_file(guest("spinguest"));
+    let r = SandboxBuilder::new().init_timeout(Duration::from_millis(200)).build_from_file(guest("spinguest"));
     match r {
         Err(BuildError::Init(e)) => assert!(matches!(*e, CallError::Timeout { .. }), "{e:?}"),
         other => panic!("expected an init timeout, got {:?}", other.map(|_| ())),

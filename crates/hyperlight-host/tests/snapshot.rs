@@ -45,20 +45,49 @@ fn a_heap_filled_after_the_snapshot_is_empty_again() {
 fn a_guest_that_scribbles_everywhere_comes_back_exactly() {
     let mut sb = build(SandboxBuilder::new(), "hostileguest");
     let snap = sb.snapshot().unwrap();
-    let before = snap.to_bytes().unwrap();
+    let before = hyperlight_host::testing::bytes_without_seed(&snap).unwrap();
     for _ in 0..3 {
         // It writes over its heap, stack, buffers, statics and SSE state, then lies
         // "ready" with garbage in the output buffer.
         assert!(sb.call::<()>("Scribble", ()).is_err());
         sb.restore(&snap).unwrap();
-        // A snapshot now is byte for byte the one before: every page and register.
-        let after = sb.snapshot().unwrap().to_bytes().unwrap();
+        // A snapshot now is byte for byte the one before: every page and register,
+        // but for the random seed, which every restore renews.
+        let after = hyperlight_host::testing::bytes_without_seed(&sb.snapshot().unwrap()).unwrap();
         if before != after {
             let first = before.iter().zip(&after).position(|(a, b)| a != b);
             panic!("restore left a trace: lengths {} / {}, first difference at {first:?}", before.len(), after.len());
         }
         sb.restore(&snap).unwrap();
     }
+}
+
+#[test]
+fn every_twin_and_every_restore_gets_fresh_randomness() {
+    // A guest whose memory is one snapshot's must not replay one tenant's random
+    // numbers for the next: the origin, two restores of it and two twins each see
+    // their own seed, and their own random numbers.
+    let mut origin = simpleguest();
+    let snap = origin.snapshot().unwrap();
+    let mut seeds = std::collections::HashSet::new();
+    let mut randoms = std::collections::HashSet::new();
+    let mut draw = |sb: &mut Sandbox| {
+        let seed: Vec<u8> = sb.call("Seed", ()).unwrap();
+        assert_eq!(seed.len(), 32);
+        assert!(seed.iter().any(|&b| b != 0), "a seed is written");
+        seeds.insert(seed);
+        randoms.insert(sb.call::<u64>("Random", ()).unwrap());
+    };
+    draw(&mut origin);
+    for _ in 0..2 {
+        origin.restore(&snap).unwrap();
+        draw(&mut origin);
+    }
+    for _ in 0..2 {
+        draw(&mut Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap());
+    }
+    assert_eq!(seeds.len(), 5, "five sandboxes, five seeds");
+    assert_eq!(randoms.len(), 5, "five sandboxes, five random numbers");
 }
 
 #[test]
@@ -148,14 +177,11 @@ fn a_debug_exception_changes_dr6_and_restore_puts_it_back() {
     // like every other register, even though only a debug exception can change it.
     let mut sb = simpleguest();
     let snap = sb.snapshot().unwrap();
-    let before = snap.to_bytes().unwrap();
+    let before = hyperlight_host::testing::bytes_without_seed(&snap).unwrap();
     let err = sb.call::<()>("Fault", "trap_flag".to_string()).unwrap_err();
-    assert!(
-        matches!(&err, CallError::GuestFault(f) if f.exception == hyperlight_host::Exception::Debug),
-        "{err:?}"
-    );
+    assert!(matches!(&err, CallError::GuestFault(f) if f.exception == hyperlight_host::Exception::Debug), "{err:?}");
     sb.restore(&snap).unwrap();
-    let after = sb.snapshot().unwrap().to_bytes().unwrap();
+    let after = hyperlight_host::testing::bytes_without_seed(&sb.snapshot().unwrap()).unwrap();
     assert!(before == after, "the vCPU state differs after restore");
     assert_works(&mut sb);
 }

@@ -19,7 +19,10 @@
 //! | [`WASI_WRITE_FUNCTION`] | `(u32 fd, Vec<u8> bytes) -> ()` | `fd_write` to stdout (1) and stderr (2) |
 //! | [`WASI_READ_FUNCTION`] | `(u32 fd, u32 max) -> Vec<u8>` | `fd_read` of stdin (0); empty at end of input |
 //! | [`WASI_CLOCK_FUNCTION`] | `(u32 clock id) -> u64` nanoseconds | `clock_time_get` |
-//! | [`WASI_RANDOM_FUNCTION`] | `(u32 len) -> Vec<u8>` | `random_get` |
+//!
+//! WASI's `random_get` needs no host function: the runtime draws from
+//! `hyperlight_guest::random`, keyed by the per-sandbox seed the host renews at every
+//! restore and twin.
 //!
 //! Every record starts with the version it was made for ([`WASM_ABI_VERSION`]) where
 //! a mismatch could go unseen; both sides are built from the same repository, so a
@@ -40,7 +43,7 @@ pub use outcome::{
 pub use request::{CallRequest, ImportDecl, LoadRequest, RunRequest};
 
 /// Version of this contract. The host refuses a runtime guest of another version.
-pub const WASM_ABI_VERSION: u32 = 1;
+pub const WASM_ABI_VERSION: u32 = 2;
 
 /// Guest function: validate, link and instantiate a module.
 pub const LOAD_FUNCTION: &str = "WasmLoad";
@@ -57,8 +60,6 @@ pub const WASI_WRITE_FUNCTION: &str = "WasiWrite";
 pub const WASI_READ_FUNCTION: &str = "WasiRead";
 /// Host function: WASI `clock_time_get`, in nanoseconds.
 pub const WASI_CLOCK_FUNCTION: &str = "WasiClock";
-/// Host function: WASI `random_get`.
-pub const WASI_RANDOM_FUNCTION: &str = "WasiRandom";
 
 /// The Wasm module name of WASI preview 1 imports.
 pub const WASI_MODULE: &str = "wasi_snapshot_preview1";

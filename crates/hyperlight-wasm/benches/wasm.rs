@@ -156,11 +156,28 @@ fn main() {
     }
     let wasmtime = wasmtime_medians();
     for (id, _, _) in COMPUTE {
-        ratio(&format!("{id}: sandbox / wasmi in the host"), m(&format!("wasm/{id}")), m(&format!("wasmi_host/{id}")), "(target <= 1.1)");
-        ratio(&format!("{id}: sandbox / Wasmtime in the host"), m(&format!("wasm/{id}")), wasmtime.get(id).copied(), "(report only)");
-        ratio(&format!("{id}: soft-float / hard-float runtime"), m(&format!("wasm_softfloat/{id}")), m(&format!("wasm/{id}")), "");
+        ratio(
+            &format!("{id}: sandbox / wasmi in the host"),
+            m(&format!("wasm/{id}")),
+            m(&format!("wasmi_host/{id}")),
+            "(target <= 1.1)",
+        );
+        ratio(
+            &format!("{id}: sandbox / Wasmtime in the host"),
+            m(&format!("wasm/{id}")),
+            wasmtime.get(id).copied(),
+            "(report only)",
+        );
+        ratio(
+            &format!("{id}: soft-float / hard-float runtime"),
+            m(&format!("wasm_softfloat/{id}")),
+            m(&format!("wasm/{id}")),
+            "",
+        );
     }
-    let raw = raw.and_then(|r| Some((common::raw_row(&r, "[long] TOTAL cold boot")?, common::raw_row(&r, "TOTAL create (open+VM+vCPU+mmap)")?)));
+    let raw = raw.and_then(|r| {
+        Some((common::raw_row(&r, "[long] TOTAL cold boot")?, common::raw_row(&r, "TOTAL create (open+VM+vCPU+mmap)")?))
+    });
     match raw {
         Some((cold, create_vm)) => {
             ratio("create_from_file / raw cold boot", m("wasm/create_from_file"), Some(cold), "");

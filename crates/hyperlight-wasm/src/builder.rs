@@ -246,9 +246,8 @@ impl WasmSandboxBuilder {
         };
         let config = *sandbox.config();
         let timeout = config.init_timeout;
-        let answer: Vec<u8> = sandbox
-            .call_with_timeout(LOAD_FUNCTION, encode(&request), timeout)
-            .map_err(WasmBuildError::Runtime)?;
+        let answer: Vec<u8> =
+            sandbox.call_with_timeout(LOAD_FUNCTION, encode(&request), timeout).map_err(WasmBuildError::Runtime)?;
         drop(request);
         let outcome: LoadOutcome =
             decode(&answer).map_err(|e| WasmBuildError::Protocol(RuntimeProtocolError::Decode(e)))?;

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use hyperlight_host::{BuildError, CallError, ValueType};
+use hyperlight_host::{BuildError, CallError, SnapshotError, ValueType};
 use hyperlight_wasm_common::{CallFailure, LoadFailure, WasmType};
 
 pub use hyperlight_wasm_common::TrapKind as Trap;
@@ -16,7 +16,7 @@ pub use hyperlight_wasm_common::TrapKind as Trap;
 #[derive(Debug, thiserror::Error)]
 pub enum WasmBuildError {
     /// The module file could not be read.
-    #[error("cannot read module {path}: {source}")]
+    #[error("cannot read module {path}")]
     ReadFile {
         /// The file.
         path: PathBuf,
@@ -224,7 +224,9 @@ impl WasmCallError {
             CallFailure::Trap { trap, message } => WasmCallError::Trap { export: export.to_string(), trap, message },
             CallFailure::NoSuchExport { name } => WasmCallError::NoSuchExport { name },
             CallFailure::NotAFunction { name } => WasmCallError::NotAFunction { name },
-            CallFailure::ArgumentCount { export, expected, got } => WasmCallError::ArgumentCount { export, expected, got },
+            CallFailure::ArgumentCount { export, expected, got } => {
+                WasmCallError::ArgumentCount { export, expected, got }
+            }
             CallFailure::ArgumentType { export, index, expected, got } => {
                 WasmCallError::ArgumentType { export, index, expected, got }
             }
@@ -234,13 +236,13 @@ impl WasmCallError {
             CallFailure::NoAllocator { what } => WasmCallError::NoAllocator { what },
             CallFailure::OutOfBounds { what, ptr, len } => WasmCallError::OutOfBounds { what, ptr, len },
             CallFailure::InvalidUtf8 { what } => WasmCallError::InvalidUtf8 { what },
-            CallFailure::HostFunction { module, name, message } => WasmCallError::HostFunction { module, name, message },
+            CallFailure::HostFunction { module, name, message } => {
+                WasmCallError::HostFunction { module, name, message }
+            }
             CallFailure::Exit { code } => WasmCallError::Exit { code },
             CallFailure::NotACommand => WasmCallError::NotACommand,
             CallFailure::NotLoaded => WasmCallError::Protocol(RuntimeProtocolError::NotLoaded),
-            CallFailure::BadRequest { detail } => {
-                WasmCallError::Protocol(RuntimeProtocolError::Rejected { detail })
-            }
+            CallFailure::BadRequest { detail } => WasmCallError::Protocol(RuntimeProtocolError::Rejected { detail }),
         }
     }
 }
@@ -249,9 +251,7 @@ impl WasmBuildError {
     pub(crate) fn from_failure(failure: LoadFailure) -> WasmBuildError {
         match failure {
             LoadFailure::Version { guest, host } => WasmBuildError::RuntimeVersion { guest, host },
-            LoadFailure::BadRequest { detail } => {
-                WasmBuildError::Protocol(RuntimeProtocolError::Rejected { detail })
-            }
+            LoadFailure::BadRequest { detail } => WasmBuildError::Protocol(RuntimeProtocolError::Rejected { detail }),
             LoadFailure::Invalid { message } => WasmBuildError::Invalid { message },
             LoadFailure::UnknownImport { module, name, kind } => WasmBuildError::UnknownImport { module, name, kind },
             LoadFailure::ImportType { module, name, expected, found } => {
@@ -287,4 +287,24 @@ fn list<T: std::fmt::Display>(types: &[T]) -> String {
 
 fn display_paths(paths: &[PathBuf]) -> String {
     paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Why a Wasm snapshot could not be taken or restored, or a sandbox made from one.
+#[derive(Debug, thiserror::Error)]
+pub enum WasmSnapshotError {
+    /// The VM's snapshot failed (poisoned, another guest or layout, memory, hypervisor).
+    #[error(transparent)]
+    Sandbox(#[from] SnapshotError),
+    /// The snapshot is of another Wasm module; the sandbox is unchanged.
+    #[error("the snapshot is of another Wasm module")]
+    OtherModule,
+    /// A host function the module was linked with is missing from the set given, or
+    /// has another signature.
+    #[error("the module imports {module}::{name}, which the host functions given lack (or type otherwise)")]
+    MissingHostFunction {
+        /// The import's module name.
+        module: String,
+        /// The import's field name.
+        name: String,
+    },
 }

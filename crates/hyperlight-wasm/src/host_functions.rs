@@ -73,9 +73,7 @@ pub struct WasmHostFunctions {
 
 impl fmt::Debug for WasmHostFunctions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.map.iter().map(|((m, n), h)| (format!("{m}::{n}"), (&h.params, h.result))))
-            .finish()
+        f.debug_map().entries(self.map.iter().map(|((m, n), h)| (format!("{m}::{n}"), (&h.params, h.result)))).finish()
     }
 }
 

@@ -79,7 +79,7 @@ mod wasi;
 pub use builder::{
     WasmSandboxBuilder, DEFAULT_MAX_CALL_DEPTH, DEFAULT_MAX_MEMORY, DEFAULT_WASM_HEAP_SIZE, DEFAULT_WASM_STACK_SIZE,
 };
-pub use error::{RuntimeProtocolError, Trap, WasmBuildError, WasmCallError};
+pub use error::{RuntimeProtocolError, Trap, WasmBuildError, WasmCallError, WasmSnapshotError};
 pub use host_functions::{HostResult, WasmHostFunctions};
 pub use runtime::RUNTIME_FILE;
 pub use sandbox::{CommandOutput, ExportInfo, WasmSandbox, WasmType};

@@ -7,7 +7,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use hyperlight_host::{Sandbox, Snapshot, SnapshotError};
+use hyperlight_host::{Sandbox, Snapshot};
+
+use crate::error::WasmSnapshotError;
 
 use crate::host_functions::WasmHostFunctions;
 use crate::sandbox::{ModuleMeta, WasmSandbox};
@@ -40,7 +42,7 @@ impl WasmSnapshot {
 impl WasmSandbox {
     /// Freezes the sandbox as it is now, between calls (see
     /// [`Sandbox::snapshot`](hyperlight_host::Sandbox::snapshot)).
-    pub fn snapshot(&mut self) -> Result<WasmSnapshot, SnapshotError> {
+    pub fn snapshot(&mut self) -> Result<WasmSnapshot, WasmSnapshotError> {
         let snapshot = self.sandbox_mut().snapshot()?;
         let (_, module, functions, io, fuel) = self.parts();
         let wasi = io.lock().unwrap_or_else(std::sync::PoisonError::into_inner).config.clone();
@@ -50,12 +52,12 @@ impl WasmSandbox {
     /// Puts the sandbox back exactly as it was when `snapshot` was taken: the
     /// instance's memory, globals and tables, the engine, the whole VM. Also clears a
     /// poisoned sandbox. A snapshot of another module is refused with
-    /// [`SnapshotError::Mismatch`] and the sandbox is left as it was.
-    pub fn restore(&mut self, snapshot: &WasmSnapshot) -> Result<(), SnapshotError> {
+    /// [`WasmSnapshotError::OtherModule`] and the sandbox is left as it was.
+    pub fn restore(&mut self, snapshot: &WasmSnapshot) -> Result<(), WasmSnapshotError> {
         if self.parts().1.id != snapshot.module.id {
-            return Err(SnapshotError::Mismatch { what: "the snapshot is of another Wasm module" });
+            return Err(WasmSnapshotError::OtherModule);
         }
-        self.sandbox_mut().restore(&snapshot.snapshot)
+        Ok(self.sandbox_mut().restore(&snapshot.snapshot)?)
     }
 
     /// A new, independent sandbox in the state of `snapshot`, with the host functions
@@ -63,11 +65,14 @@ impl WasmSandbox {
     /// snapshot's pages copy-on-write and reusing a pooled VM when there is one.
     ///
     /// Every import the module was linked with must be in `functions` with the same
-    /// signature; else [`SnapshotError::Mismatch`].
-    pub fn from_snapshot(snapshot: &WasmSnapshot, functions: WasmHostFunctions) -> Result<WasmSandbox, SnapshotError> {
+    /// signature; else [`WasmSnapshotError::MissingHostFunction`].
+    pub fn from_snapshot(
+        snapshot: &WasmSnapshot,
+        functions: WasmHostFunctions,
+    ) -> Result<WasmSandbox, WasmSnapshotError> {
         let table = functions
             .table(&snapshot.module.imports)
-            .map_err(|_| SnapshotError::Mismatch { what: "a host function the module imports is missing or of another type" })?;
+            .map_err(|d| WasmSnapshotError::MissingHostFunction { module: d.module, name: d.name })?;
         let io = Arc::new(Mutex::new(Io { config: snapshot.wasi.clone(), capture: None }));
         let host = crate::wasi::host_functions(Arc::new(table), &io);
         let sandbox = Sandbox::from_snapshot(&snapshot.snapshot, host)?;

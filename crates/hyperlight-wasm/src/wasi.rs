@@ -3,8 +3,8 @@
 //!
 //! The runtime guest implements the WASI functions themselves and calls the host only
 //! for what lies outside the VM: output (buffered in the guest, sent in chunks), input,
-//! the time and random bytes. Random bytes come from the host's `getrandom` on every
-//! call, so every sandbox, and every request after a restore, gets its own.
+//! and the time. (Random bytes need no host call: the runtime derives them from the
+//! per-sandbox seed the host renews at every restore and twin.)
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -12,8 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use hyperlight_host::HostFunctions;
 use hyperlight_wasm_common::{
-    decode, encode, ImportOutcome, IMPORT_FUNCTION, WASI_CLOCK_FUNCTION, WASI_RANDOM_FUNCTION, WASI_READ_FUNCTION,
-    WASI_WRITE_FUNCTION,
+    decode, encode, ImportOutcome, IMPORT_FUNCTION, WASI_CLOCK_FUNCTION, WASI_READ_FUNCTION, WASI_WRITE_FUNCTION,
 };
 
 use crate::host_functions::WasmHostFunction;
@@ -126,11 +125,6 @@ pub(crate) fn host_functions(table: Arc<Vec<WasmHostFunction>>, io: &Arc<Mutex<I
         io_read.lock().unwrap_or_else(PoisonError::into_inner).read(max)
     });
     f.register(WASI_CLOCK_FUNCTION, clock);
-    f.register(WASI_RANDOM_FUNCTION, |len: u32| -> Result<Vec<u8>, String> {
-        let mut buf = vec![0u8; len as usize];
-        getrandom::fill(&mut buf).map_err(|e| format!("getrandom: {e}"))?;
-        Ok(buf)
-    });
     f
 }
 

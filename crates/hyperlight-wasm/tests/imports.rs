@@ -96,8 +96,5 @@ fn invalid_modules_are_build_errors() {
 fn a_trapping_start_function_is_a_build_error() {
     common::require_kvm();
     let r = WasmSandbox::builder().build_from_bytes(br#"(module (func $s unreachable) (start $s))"#);
-    assert!(
-        matches!(r, Err(WasmBuildError::StartTrapped { trap: hyperlight_wasm::Trap::Unreachable, .. })),
-        "{r:?}"
-    );
+    assert!(matches!(r, Err(WasmBuildError::StartTrapped { trap: hyperlight_wasm::Trap::Unreachable, .. })), "{r:?}");
 }

@@ -4,8 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use hyperlight_host::{CallError, SnapshotError};
-use hyperlight_wasm::{WasmCallError, WasmSandbox};
+use hyperlight_host::CallError;
+use hyperlight_wasm::{WasmCallError, WasmSandbox, WasmSnapshotError};
 
 #[test]
 fn restore_gives_every_request_a_clean_instance() {
@@ -37,12 +37,14 @@ fn a_twin_needs_the_host_functions_the_module_imports() {
     common::require_kvm();
     let mut sb = WasmSandbox::builder()
         .host_function("env", "f", |x: i32| x + 1)
-        .build_from_bytes(br#"(module (import "env" "f" (func $f (param i32) (result i32)))
-            (func (export "g") (param i32) (result i32) (call $f (local.get 0))))"#)
+        .build_from_bytes(
+            br#"(module (import "env" "f" (func $f (param i32) (result i32)))
+            (func (export "g") (param i32) (result i32) (call $f (local.get 0))))"#,
+        )
         .expect("build");
     let snap = sb.snapshot().expect("snapshot");
     let r = WasmSandbox::from_snapshot(&snap, hyperlight_wasm::WasmHostFunctions::new());
-    assert!(matches!(r, Err(SnapshotError::Mismatch { .. })), "{r:?}");
+    assert!(matches!(r, Err(WasmSnapshotError::MissingHostFunction { ref name, .. }) if name == "f"), "{r:?}");
     let mut other = hyperlight_wasm::WasmHostFunctions::new();
     other.register("env", "f", |x: i32| x + 100);
     let mut twin = WasmSandbox::from_snapshot(&snap, other).expect("twin with its own f");
@@ -55,7 +57,7 @@ fn a_snapshot_of_another_module_is_refused() {
     let mut a = common::build(WasmSandbox::builder(), "values.wat");
     let mut b = common::build(WasmSandbox::builder(), "traps.wat");
     let snap = a.snapshot().expect("snapshot");
-    assert!(matches!(b.restore(&snap), Err(SnapshotError::Mismatch { .. })));
+    assert!(matches!(b.restore(&snap), Err(WasmSnapshotError::OtherModule)));
     assert_eq!(b.call::<i32>("ok", ()).expect("b unchanged"), 42);
 }
 

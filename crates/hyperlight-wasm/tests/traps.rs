@@ -28,17 +28,9 @@ fn every_trap_is_named_and_the_sandbox_goes_on() {
             Box::new(|s| trap_of(s.call::<i32>("invalid_conversion", ()))),
             Trap::InvalidConversionToInteger,
         ),
-        (
-            "type_mismatch",
-            Box::new(|s| trap_of(s.call::<i32>("type_mismatch", ()))),
-            Trap::IndirectCallTypeMismatch,
-        ),
+        ("type_mismatch", Box::new(|s| trap_of(s.call::<i32>("type_mismatch", ()))), Trap::IndirectCallTypeMismatch),
         ("null_call", Box::new(|s| trap_of(s.call::<()>("null_call", ()))), Trap::IndirectCallToNull),
-        (
-            "stack_exhausted",
-            Box::new(|s| trap_of(s.call::<i32>("stack_exhausted", 0))),
-            Trap::CallStackExhausted,
-        ),
+        ("stack_exhausted", Box::new(|s| trap_of(s.call::<i32>("stack_exhausted", 0))), Trap::CallStackExhausted),
     ];
     for (name, call, want) in cases {
         assert_eq!(call(&mut sb), want, "{name}");

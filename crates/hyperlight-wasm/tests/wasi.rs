@@ -96,19 +96,23 @@ fn many_lines_arrive_whole_and_in_order() {
 fn wasi_calls_left_out_return_enosys_and_are_listed() {
     common::require_kvm();
     let mut sb = WasmSandbox::builder()
-        .build_from_bytes(br#"(module
+        .build_from_bytes(
+            br#"(module
             (import "wasi_snapshot_preview1" "path_open"
                 (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
             (memory (export "memory") 1)
             (func (export "try_open") (result i32)
                 (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
-                    (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0))))"#)
+                    (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0))))"#,
+        )
         .expect("links");
     assert_eq!(sb.unsupported_wasi_imports(), ["path_open".to_string()]);
     assert_eq!(sb.call::<i32>("try_open", ()).expect("call"), 52, "ENOSYS");
     // Without WASI the import is a link error naming it.
-    let r = WasmSandbox::builder().wasi(false).build_from_bytes(br#"(module
-        (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))))"#);
+    let r = WasmSandbox::builder().wasi(false).build_from_bytes(
+        br#"(module
+        (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))))"#,
+    );
     assert!(matches!(r, Err(hyperlight_wasm::WasmBuildError::UnknownImport { name, .. }) if name == "fd_write"));
 }
 

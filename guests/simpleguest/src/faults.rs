@@ -13,10 +13,18 @@ use hyperlight_guest::{register_function, FunctionError};
 
 pub fn register() {
     register_function("Spin", spin);
+    // Tells the host it runs (host function "SpinStarted"), then spins: a test waits
+    // for that instead of sleeping and hoping the guest got there.
+    register_function("SignalThenSpin", || {
+        let _ = hyperlight_guest::call_host::<()>("SpinStarted", ());
+        spin()
+    });
     register_function("Fault", fault);
 }
 
-/// Never returns (until the host kills the call).
+/// Never returns (until the host kills the call). Not inlined, so that a debugger's
+/// backtrace names it.
+#[inline(never)]
 fn spin() {
     let mut n: u64 = 0;
     loop {

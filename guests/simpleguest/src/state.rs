@@ -21,6 +21,9 @@ pub fn register() {
     register_function("HoardCount", || HOARD.0.borrow().len() as u64);
     register_function("SetXmm0", set_xmm0);
     register_function("GetXmm0", get_xmm0);
+    // The host's seed for this sandbox, and random numbers derived from it.
+    register_function("Seed", || hyperlight_guest::random::seed().to_vec());
+    register_function("Random", hyperlight_guest::random::u64);
 }
 
 /// Allocates `n` blocks of `size` bytes and keeps them; returns how many are kept.

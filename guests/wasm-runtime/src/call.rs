@@ -149,7 +149,11 @@ enum ResultReader {
     Unit,
     Scalar(ValueType),
     /// A string or bytes as `(ptr, len)` results or one `ptr << 32 | len`.
-    Pointer { string: bool, packed: bool, what: String },
+    Pointer {
+        string: bool,
+        packed: bool,
+        what: String,
+    },
 }
 
 impl ResultReader {

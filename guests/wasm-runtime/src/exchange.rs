@@ -51,7 +51,12 @@ pub fn write_in(mut ctx: impl AsContextMut<Data = State>, bytes: &[u8], what: &s
 }
 
 /// Copies `len` bytes at `ptr` out of the module's memory.
-pub fn read_out(ctx: impl wasmi::AsContext<Data = State>, ptr: u32, len: u32, what: &str) -> Result<Vec<u8>, CallFailure> {
+pub fn read_out(
+    ctx: impl wasmi::AsContext<Data = State>,
+    ptr: u32,
+    len: u32,
+    what: &str,
+) -> Result<Vec<u8>, CallFailure> {
     let Some(memory) = ctx.as_context().data().memory else {
         return Err(CallFailure::NoAllocator { what: format!("{what} (the module exports no `{MEMORY_EXPORT}`)") });
     };

@@ -64,11 +64,8 @@ fn call(caller: &mut Caller<'_, State>, index: usize, params: &[Val], results: &
     let Some(decl) = caller.data().imports.get(index).cloned() else {
         return Err(wasmi::Error::new("host function index out of range"));
     };
-    let failed = |message: String| CallFailure::HostFunction {
-        module: decl.module.clone(),
-        name: decl.name.clone(),
-        message,
-    };
+    let failed =
+        |message: String| CallFailure::HostFunction { module: decl.module.clone(), name: decl.name.clone(), message };
     let args = match arguments(caller, &decl, params) {
         Ok(args) => args,
         Err(f) => return Err(caller.data_mut().fail(f)),
@@ -128,7 +125,12 @@ fn arguments(caller: &Caller<'_, State>, decl: &ImportDecl, params: &[Val]) -> R
 
 /// Writes the host function's result into the Wasm results.
 #[allow(clippy::cast_possible_wrap)]
-fn result(caller: &mut Caller<'_, State>, decl: &ImportDecl, value: Value, results: &mut [Val]) -> Result<(), CallFailure> {
+fn result(
+    caller: &mut Caller<'_, State>,
+    decl: &ImportDecl,
+    value: Value,
+    results: &mut [Val],
+) -> Result<(), CallFailure> {
     let val = match value {
         Value::Unit => return Ok(()),
         Value::I32(x) => Val::I32(x),

@@ -25,7 +25,12 @@ impl Limits {
 }
 
 impl ResourceLimiter for Limits {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool, LimiterError> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, LimiterError> {
         if desired > self.max_memory {
             self.refused = Some((self.max_memory as u64, desired as u64));
             return Err(LimiterError::ResourceLimiterDeniedAllocation);
@@ -33,7 +38,12 @@ impl ResourceLimiter for Limits {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool, LimiterError> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, LimiterError> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 

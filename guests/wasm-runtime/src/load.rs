@@ -5,8 +5,8 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use hyperlight_wasm_common::{
-    decode, ExportInfo, LoadFailure, LoadRequest, ModuleInfo, WasmType, ALLOC_EXPORT, FREE_EXPORT,
-    MEMORY_EXPORT, WASI_MODULE, WASM_ABI_VERSION,
+    decode, ExportInfo, LoadFailure, LoadRequest, ModuleInfo, WasmType, ALLOC_EXPORT, FREE_EXPORT, MEMORY_EXPORT,
+    WASI_MODULE, WASM_ABI_VERSION,
 };
 use wasmi::{CompilationMode, Config, Engine, ExternType, Instance, Linker, Module, Store, ValType};
 
@@ -96,7 +96,11 @@ pub fn load(request: &[u8]) -> Result<Loaded, hyperlight_wasm_common::LoadFailur
 
 /// Checks every import of `module` before linking, so that a missing or mistyped
 /// one is named in the error (the linker alone would only say "cannot find").
-fn check_imports(module: &Module, provided: &[hyperlight_wasm_common::ImportDecl], wasi: bool) -> Result<(), LoadFailure> {
+fn check_imports(
+    module: &Module,
+    provided: &[hyperlight_wasm_common::ImportDecl],
+    wasi: bool,
+) -> Result<(), LoadFailure> {
     for import in module.imports() {
         if wasi && import.module() == WASI_MODULE {
             continue;

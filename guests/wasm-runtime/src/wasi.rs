@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use hyperlight_guest::call_host;
-use hyperlight_wasm_common::{WASI_CLOCK_FUNCTION, WASI_MODULE, WASI_READ_FUNCTION, WASI_RANDOM_FUNCTION, WASI_WRITE_FUNCTION};
+use hyperlight_wasm_common::{WASI_CLOCK_FUNCTION, WASI_MODULE, WASI_READ_FUNCTION, WASI_WRITE_FUNCTION};
 use wasmi::{Caller, ExternType, FuncType, Linker, Module, Val, ValType};
 
 use crate::state::State;
@@ -26,7 +26,7 @@ const ENOSYS: i32 = 52;
 
 /// Output buffered before a flush; well below the default 64 KiB output buffer.
 const FLUSH_AT: usize = 16 << 10;
-/// The most bytes asked of the host in one read or random call.
+/// The most bytes asked of the host in one read.
 const CHUNK: u32 = 16 << 10;
 
 /// The functions implemented here.
@@ -292,20 +292,13 @@ fn clock_time_get(mut c: Ctx<'_>, id: i32, _precision: i64, out: i32) -> i32 {
     }
 }
 
+/// Random bytes from `hyperlight_guest::random`: ChaCha20 keyed by the seed the host
+/// writes into the boot page at creation, after every restore and in every twin, so
+/// every sandbox and every request after a restore draws its own bytes, without a
+/// VM exit.
 fn random_get(mut c: Ctx<'_>, buf: i32, len: i32) -> i32 {
-    let Ok(len) = u32::try_from(len) else { return EINVAL };
-    let mut done = 0u32;
-    while done < len {
-        let want = (len - done).min(CHUNK);
-        let Ok(bytes) = call_host::<Vec<u8>>(WASI_RANDOM_FUNCTION, want) else { return EIO };
-        if bytes.len() != want as usize {
-            return EIO;
-        }
-        let e = store(&mut c, addr(buf) + done as usize, &bytes);
-        if e != SUCCESS {
-            return e;
-        }
-        done += want;
-    }
-    SUCCESS
+    let Ok(len) = usize::try_from(len) else { return EINVAL };
+    let mut bytes = alloc::vec![0u8; len];
+    hyperlight_guest::random::fill(&mut bytes);
+    store(&mut c, addr(buf), &bytes)
 }

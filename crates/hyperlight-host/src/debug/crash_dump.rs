@@ -4,13 +4,24 @@
 //! `NT_PRSTATUS` (the registers at the fault, in the kernel's `elf_prstatus`
 //! layout) and one `PT_LOAD` per user-mapped region of guest memory, at its guest
 //! virtual address. `gdb GUEST CORE` then shows the backtrace at the fault.
+//!
+//! The ELF container is written by the `object` crate's `write::elf::Writer`, which
+//! lays out the offsets and fills in the header fields that a hand-built writer has to
+//! spell out. It replaced the hand-built writer because it is shorter and writes the
+//! same file, byte for byte, still streamed. `elf_prstatus` has no type in `object`,
+//! so its layout is still built here.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyperlight_common::port::ExitPort;
+use object::elf::{self, NoteHeader64, ProgramFlags};
+use object::pod::bytes_of;
+use object::write::elf::{FileHeader, ProgramHeader, Writer};
+use object::write::StreamingBuffer;
+use object::{Endianness, LittleEndian, U32};
 
 use crate::debug::trap::{signal_of, TrapFrame};
 use crate::mem::layout::GuestAddr;
@@ -110,70 +121,57 @@ impl Sandbox {
     }
 }
 
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
-const NT_PRSTATUS: u32 = 1;
+/// The kernel's x86_64 `struct elf_prstatus`: its size and where `pr_reg` starts.
 const PRSTATUS_SIZE: usize = 336;
 const PRSTATUS_SIZE_U32: u32 = 336;
 const PR_REG_OFFSET: usize = 112;
+const PAGE: u64 = 4096;
 
 fn write_core(path: &Path, mem: &GuestMemory, mappings: &[Mapping], core: &CoreRegisters) -> io::Result<()> {
     let loads: Vec<&Mapping> = mappings.iter().filter(|m| m.flags.user).collect();
     let note = prstatus_note(core);
-    let phnum = 1 + loads.len();
-    let headers_end = 64 + 56 * phnum;
-    let note_offset = headers_end;
-    let data_offset = (note_offset + note.len()).next_multiple_of(4096);
-    let mut offset = data_offset as u64;
+    // Streamed: guest memory goes to the file in chunks, never whole into the heap.
+    let mut file = StreamingBuffer::new(io::BufWriter::new(std::fs::File::create(path)?));
+    let mut writer = Writer::new(Endianness::Little, true, &mut file);
+    writer.reserve_file_header();
+    writer.reserve_program_headers(u32::try_from(1 + loads.len()).map_err(io::Error::other)?);
+    let note_offset = writer.reserve(note.len() as u64, 4);
+    let offsets: Vec<u64> = loads.iter().map(|m| writer.reserve(m.end - m.start, PAGE)).collect();
 
-    let mut out = Vec::with_capacity(data_offset);
-    // ELF header.
-    out.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&4u16.to_le_bytes()); // ET_CORE
-    out.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-    out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&0u64.to_le_bytes()); // entry
-    out.extend_from_slice(&64u64.to_le_bytes()); // phoff
-    out.extend_from_slice(&0u64.to_le_bytes()); // shoff
-    out.extend_from_slice(&0u32.to_le_bytes()); // flags
-    out.extend_from_slice(&64u16.to_le_bytes());
-    out.extend_from_slice(&56u16.to_le_bytes());
-    out.extend_from_slice(&u16::try_from(phnum).map_err(io::Error::other)?.to_le_bytes());
-    out.extend_from_slice(&[0; 6]); // shentsize, shnum, shstrndx
-    // Program headers.
-    let phdr = |out: &mut Vec<u8>, kind: u32, flags: u32, off: u64, vaddr: u64, size: u64, align: u64| {
-        out.extend_from_slice(&kind.to_le_bytes());
-        out.extend_from_slice(&flags.to_le_bytes());
-        for v in [off, vaddr, 0, size, size, align] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+    let header = FileHeader { e_type: elf::ET_CORE, e_machine: elf::EM_X86_64, ..FileHeader::default() };
+    writer.write_file_header(&header).map_err(io::Error::other)?;
+    writer.write_align_program_headers();
+    let phdr = |p_type, p_flags, p_offset, p_vaddr, size, p_align| ProgramHeader {
+        p_type,
+        p_flags,
+        p_offset,
+        p_vaddr,
+        p_paddr: 0,
+        p_filesz: size,
+        p_memsz: size,
+        p_align,
     };
-    phdr(&mut out, PT_NOTE, 0, note_offset as u64, 0, note.len() as u64, 4);
-    let mut segments = Vec::with_capacity(loads.len());
-    for m in &loads {
-        let flags = 4 | if m.flags.writable { 2 } else { 0 } | if m.flags.executable { 1 } else { 0 };
-        let size = m.end - m.start;
-        phdr(&mut out, PT_LOAD, flags, offset, m.start, size, 4096);
-        segments.push((m.start, size));
-        offset += size;
+    writer.write_program_header(&phdr(elf::PT_NOTE, ProgramFlags(0), note_offset, 0, note.len() as u64, 4));
+    for (m, &offset) in loads.iter().zip(&offsets) {
+        let flag = |on: bool, flag| if on { flag } else { ProgramFlags(0) };
+        let flags = elf::PF_R | flag(m.flags.writable, elf::PF_W) | flag(m.flags.executable, elf::PF_X);
+        writer.write_program_header(&phdr(elf::PT_LOAD, flags, offset, m.start, m.end - m.start, PAGE));
     }
-    out.extend_from_slice(&note);
-    out.resize(out.len().next_multiple_of(4096), 0);
-
-    let mut file = io::BufWriter::new(std::fs::File::create(path)?);
-    file.write_all(&out)?;
-    let mut page = vec![0u8; 1 << 16];
-    for (start, size) in segments {
-        let mut done = 0;
-        while done < size {
-            let n = (size - done).min(page.len() as u64);
-            let chunk = &mut page[..usize::try_from(n).map_err(io::Error::other)?];
-            mem.read(GuestAddr(start + done), chunk).map_err(io::Error::other)?;
-            file.write_all(chunk)?;
-            done += n;
+    writer.pad_until(note_offset);
+    writer.write(&note);
+    let mut chunk = vec![0u8; 1 << 16];
+    for (m, &offset) in loads.iter().zip(&offsets) {
+        writer.pad_until(offset);
+        let mut at = m.start;
+        while at < m.end {
+            let n = (m.end - at).min(chunk.len() as u64);
+            let part = &mut chunk[..usize::try_from(n).map_err(io::Error::other)?];
+            mem.read(GuestAddr(at), part).map_err(io::Error::other)?;
+            writer.write(part);
+            at += n;
         }
     }
+    // The buffer keeps the first write error, and `flush` returns it.
     file.flush()
 }
 
@@ -218,11 +216,10 @@ fn prstatus_note(core: &CoreRegisters) -> Vec<u8> {
         let at = PR_REG_OFFSET + 8 * i;
         desc[at..at + 8].copy_from_slice(&v.to_le_bytes());
     }
-    let mut note = Vec::with_capacity(20 + PRSTATUS_SIZE);
-    note.extend_from_slice(&5u32.to_le_bytes()); // namesz, "CORE\0"
-    note.extend_from_slice(&PRSTATUS_SIZE_U32.to_le_bytes());
-    note.extend_from_slice(&NT_PRSTATUS.to_le_bytes());
-    note.extend_from_slice(b"CORE\0\0\0\0");
-    note.extend_from_slice(&desc);
-    note
+    let header = NoteHeader64::<LittleEndian> {
+        n_namesz: U32::new(LittleEndian, 5), // "CORE\0"
+        n_descsz: U32::new(LittleEndian, PRSTATUS_SIZE_U32),
+        n_type: U32::new(LittleEndian, elf::NT_PRSTATUS),
+    };
+    [bytes_of(&header), b"CORE\0\0\0\0", &desc].concat()
 }

@@ -48,8 +48,7 @@ impl DebugConfig {
         let mut state = DebugState::default();
         #[cfg(feature = "gdb")]
         if let Some(port) = self.debug_port {
-            let session =
-                gdb::Session::accept(port).map_err(|source| BuildError::DebugPort { port, source })?;
+            let session = gdb::Session::accept(port).map_err(|source| BuildError::DebugPort { port, source })?;
             state.gdb = Some(Box::new(session));
         }
         #[cfg(feature = "crashdump")]

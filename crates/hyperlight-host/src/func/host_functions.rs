@@ -81,15 +81,15 @@ impl HostFunctions {
             let args = Args::from_values(values).map_err(|e| FunctionError::from_arguments(&fname, e))?;
             // A panic must not unwind through the run loop (the guest would be left
             // waiting for this reply): it becomes the host function's error.
-            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.call(args)))
-                .map_err(|panic| FunctionError::HostFunctionFailed {
+            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.call(args))).map_err(|panic| {
+                FunctionError::HostFunctionFailed {
                     name: fname.clone(),
                     message: format!("panicked: {}", panic_message(&*panic)),
-                })?;
-            output.into_result().map_err(|e| FunctionError::HostFunctionFailed {
-                name: fname.clone(),
-                message: e.to_string(),
-            })
+                }
+            })?;
+            output
+                .into_result()
+                .map_err(|e| FunctionError::HostFunctionFailed { name: fname.clone(), message: e.to_string() })
         };
         self.map.insert(name.to_string(), HostFunction { params: Args::types(), call: Arc::new(call) });
     }

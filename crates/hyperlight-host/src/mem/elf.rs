@@ -3,55 +3,67 @@
 //! This file owns the only place where the host reads a guest binary. [`ElfImage::parse`]
 //! validates untrusted bytes (a static `ET_EXEC` or a static-PIE `ET_DYN`) into a small
 //! description; [`ElfImage::load`] copies the `PT_LOAD` segments into guest memory and
-//! applies the `R_X86_64_RELATIVE` relocations. Every read is bounds-checked, all
-//! arithmetic on header values is checked, and nothing is allocated beyond what the input
-//! length bounds: hostile input yields an [`ElfError`], never a panic.
+//! applies the `R_X86_64_RELATIVE` relocations.
+//!
+//! The bytes are decoded by the `object` crate, a parser fuzzed upstream: its ELF
+//! records (`FileHeader64`, `ProgramHeader64`, `Dyn64`, `Rela64`) read through its
+//! bounds-checked `ReadRef`, so no offset arithmetic on raw bytes is ours. What is
+//! ours is the policy: static, x86_64, congruent and disjoint segments, only relative
+//! relocations, everything inside the file and below 2^47. All arithmetic on header
+//! values is checked and nothing is allocated beyond what the input length bounds:
+//! hostile input yields an [`ElfError`], never a panic.
 
 #![forbid(unsafe_code)]
 
-use thiserror::Error;
+use object::elf::{self as abi, FileHeader64, ProgramHeader64, Rela64};
+use object::read::elf::{FileHeader as _, ProgramHeader as _};
+use object::{LittleEndian, ReadRef as _};
+
+mod error;
+mod relocations;
+
+pub use error::ElfError;
+use relocations::Relocation;
 
 /// Page size used for segment congruence, span rounding and PIE load bases.
 const PAGE_SIZE: u64 = 4096;
 /// First address above the canonical lower half of the x86_64 address space.
 const ADDRESS_LIMIT: u64 = 1 << 47;
 
-const EHDR_SIZE: usize = 64;
-const PHDR_SIZE: usize = 56;
-const DYN_SIZE: usize = 16;
-const RELA_SIZE: usize = 24;
-/// The relocation slot written by `R_X86_64_RELATIVE`: one little-endian u64.
-const SLOT_SIZE: usize = 8;
+/// Every field is read little-endian: `check_header` refuses other images first.
+type Le = LittleEndian;
+const LE: Le = LittleEndian;
+const EHDR_SIZE: usize = size_of::<FileHeader64<Le>>();
+const PHDR_SIZE: usize = size_of::<ProgramHeader64<Le>>();
+const RELA_SIZE: usize = size_of::<Rela64<Le>>();
 
-const ELF_MAGIC: [u8; 4] = *b"\x7fELF";
-const ELFCLASS64: u8 = 2;
-const ELFDATA2LSB: u8 = 1;
-const EV_CURRENT: u32 = 1;
-const ET_EXEC: u16 = 2;
-const ET_DYN: u16 = 3;
-const EM_X86_64: u16 = 62;
-/// `e_phnum` value meaning "the real count is in section header 0" (extended numbering).
-const PN_XNUM: u16 = 0xffff;
-
-const PT_LOAD: u32 = 1;
-const PT_DYNAMIC: u32 = 2;
-const PT_INTERP: u32 = 3;
-const PT_TLS: u32 = 7;
-const PF_X: u32 = 1;
-const PF_W: u32 = 2;
-const PF_R: u32 = 4;
-
-const DT_NULL: u64 = 0;
-const DT_NEEDED: u64 = 1;
-const DT_PLTRELSZ: u64 = 2;
-const DT_RELA: u64 = 7;
-const DT_RELASZ: u64 = 8;
-const DT_RELAENT: u64 = 9;
-const DT_RELSZ: u64 = 18;
-const DT_RELRSZ: u64 = 35;
-
-const R_X86_64_NONE: u32 = 0;
-const R_X86_64_RELATIVE: u32 = 8;
+// `object`'s typed constants as the raw field values that the checks compare and the
+// errors report. Dynamic tags are u64 here, as the kernel and ld.so read them.
+const ELF_MAGIC: [u8; 4] = abi::ELFMAG;
+const ELFCLASS64: u8 = abi::ELFCLASS64.0;
+const ELFDATA2LSB: u8 = abi::ELFDATA2LSB.0;
+const EV_CURRENT: u32 = abi::EV_CURRENT.0 as u32;
+const ET_EXEC: u16 = abi::ET_EXEC.0;
+const ET_DYN: u16 = abi::ET_DYN.0;
+const EM_X86_64: u16 = abi::EM_X86_64.0;
+const PN_XNUM: u16 = abi::PN_XNUM;
+const PT_LOAD: u32 = abi::PT_LOAD.0;
+const PT_DYNAMIC: u32 = abi::PT_DYNAMIC.0;
+const PT_INTERP: u32 = abi::PT_INTERP.0;
+const PT_TLS: u32 = abi::PT_TLS.0;
+const PF_X: u32 = abi::PF_X.0;
+const PF_W: u32 = abi::PF_W.0;
+const PF_R: u32 = abi::PF_R.0;
+const DT_NULL: u64 = abi::DT_NULL.0.unsigned_abs();
+const DT_NEEDED: u64 = abi::DT_NEEDED.0.unsigned_abs();
+const DT_PLTRELSZ: u64 = abi::DT_PLTRELSZ.0.unsigned_abs();
+const DT_RELA: u64 = abi::DT_RELA.0.unsigned_abs();
+const DT_RELASZ: u64 = abi::DT_RELASZ.0.unsigned_abs();
+const DT_RELAENT: u64 = abi::DT_RELAENT.0.unsigned_abs();
+const DT_RELSZ: u64 = abi::DT_RELSZ.0.unsigned_abs();
+const DT_RELRSZ: u64 = abi::DT_RELRSZ.0.unsigned_abs();
+const R_X86_64_NONE: u32 = abi::R_X86_64_NONE.0;
+const R_X86_64_RELATIVE: u32 = abi::R_X86_64_RELATIVE.0;
 
 /// What kind of executable an [`ElfImage`] is, which decides where it may be loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,248 +121,38 @@ pub struct ElfImage {
     file_len: usize,
 }
 
-/// An `R_X86_64_RELATIVE` relocation: store `bias + addend` at `offset + bias`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Relocation {
-    offset: u64,
-    addend: i64,
-}
-
-/// Why a guest binary was refused: it is not a static x86_64 ELF executable that fits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum ElfError {
-    /// The image ends before the end of its {what} ({size} bytes at offset {offset}; the image has {len} bytes).
-    #[error("the image ends before the end of its {what} ({size} bytes at offset {offset}; the image has {len} bytes)")]
-    Truncated {
-        /// Which structure is cut off.
-        what: &'static str,
-        /// Its claimed offset in the image.
-        offset: u64,
-        /// Its claimed size.
-        size: u64,
-        /// The image length.
-        len: usize,
-    },
-    /// Not an ELF file (magic {magic:02x?}).
-    #[error("not an ELF file (magic {magic:02x?})")]
-    NotElf {
-        /// The first four bytes.
-        magic: [u8; 4],
-    },
-    /// Not a 64-bit ELF file (class {class}).
-    #[error("not a 64-bit ELF file (class {class})")]
-    NotElf64 {
-        /// `EI_CLASS`.
-        class: u8,
-    },
-    /// Not a little-endian ELF file (data encoding {data}).
-    #[error("not a little-endian ELF file (data encoding {data})")]
-    NotLittleEndian {
-        /// `EI_DATA`.
-        data: u8,
-    },
-    /// Unsupported ELF version (ident {ident_version}, header {version}; expected 1).
-    #[error("unsupported ELF version (ident {ident_version}, header {version}; expected 1)")]
-    UnsupportedVersion {
-        /// `EI_VERSION`.
-        ident_version: u8,
-        /// `e_version`.
-        version: u32,
-    },
-    /// Built for machine {machine}, not x86_64 (62).
-    #[error("built for machine {machine}, not x86_64 (62)")]
-    WrongMachine {
-        /// `e_machine`.
-        machine: u16,
-    },
-    /// Not an executable (ELF type {elf_type}; expected ET_EXEC or a static-PIE ET_DYN).
-    #[error("not an executable (ELF type {elf_type}; expected ET_EXEC or a static-PIE ET_DYN)")]
-    NotExecutable {
-        /// `e_type`.
-        elf_type: u16,
-    },
-    /// Bad program header table ({count} entries of {entry_size} bytes; entries must be 56 bytes and the count explicit).
-    #[error("bad program header table ({count} entries of {entry_size} bytes; entries must be 56 bytes and the count explicit)")]
-    BadProgramHeaders {
-        /// `e_phentsize`.
-        entry_size: u16,
-        /// `e_phnum`.
-        count: u16,
-    },
-    /// The image has no non-empty PT_LOAD segment.
-    #[error("the image has no non-empty PT_LOAD segment")]
-    NoLoadableSegments,
-    /// The image is dynamically linked (it needs an interpreter or shared libraries); only static executables are supported.
-    #[error("the image is dynamically linked (it needs an interpreter or shared libraries); only static executables are supported")]
-    DynamicallyLinked,
-    /// Unsupported: {what}.
-    #[error("unsupported: {what}")]
-    Unsupported {
-        /// The feature the image uses.
-        what: &'static str,
-    },
-    /// Segment at {vaddr:#x} has more bytes in the file ({file_size}) than in memory ({mem_size}).
-    #[error("segment at {vaddr:#x} has more bytes in the file ({file_size}) than in memory ({mem_size})")]
-    FileSizeExceedsMemSize {
-        /// `p_vaddr`.
-        vaddr: u64,
-        /// `p_filesz`.
-        file_size: u64,
-        /// `p_memsz`.
-        mem_size: u64,
-    },
-    /// Segment at {vaddr:#x} of {mem_size} bytes reaches past the canonical lower half (2^47).
-    #[error(
-        "segment at {vaddr:#x} of {mem_size} bytes reaches past the canonical lower half (2^47)"
-    )]
-    SegmentOutOfRange {
-        /// `p_vaddr`.
-        vaddr: u64,
-        /// `p_memsz`.
-        mem_size: u64,
-    },
-    /// Segment at {vaddr:#x} has alignment {align}, which is not a power of two up to 2^47.
-    #[error("segment at {vaddr:#x} has alignment {align}, which is not a power of two up to 2^47")]
-    BadAlignment {
-        /// `p_vaddr`.
-        vaddr: u64,
-        /// `p_align`.
-        align: u64,
-    },
-    /// Segment at {vaddr:#x} and its file offset {offset:#x} differ modulo the page size.
-    #[error("segment at {vaddr:#x} and its file offset {offset:#x} differ modulo the page size")]
-    MisalignedSegment {
-        /// `p_vaddr`.
-        vaddr: u64,
-        /// `p_offset`.
-        offset: u64,
-    },
-    /// Segments at {first:#x} and {second:#x} overlap.
-    #[error("segments at {first:#x} and {second:#x} overlap")]
-    SegmentsOverlap {
-        /// Link address of the lower segment.
-        first: u64,
-        /// Link address of the higher segment, which starts inside the lower one.
-        second: u64,
-    },
-    /// Entry point {entry:#x} is not inside an executable segment.
-    #[error("entry point {entry:#x} is not inside an executable segment")]
-    BadEntry {
-        /// `e_entry`.
-        entry: u64,
-    },
-    /// Relocation entries are {entry_size} bytes; expected 24.
-    #[error("relocation entries are {entry_size} bytes; expected 24")]
-    BadRelocationEntrySize {
-        /// `DT_RELAENT`.
-        entry_size: u64,
-    },
-    /// Relocation table at {addr:#x} of {size} bytes is not a whole number of entries inside the file part of one segment.
-    #[error("relocation table at {addr:#x} of {size} bytes is not a whole number of entries inside the file part of one segment")]
-    BadRelocationTable {
-        /// `DT_RELA`.
-        addr: u64,
-        /// `DT_RELASZ` (0 if missing).
-        size: u64,
-    },
-    /// Unsupported relocation type {kind} at {offset:#x} (only R_X86_64_RELATIVE and R_X86_64_NONE are).
-    #[error("unsupported relocation type {kind} at {offset:#x} (only R_X86_64_RELATIVE and R_X86_64_NONE are)")]
-    UnsupportedRelocation {
-        /// `ELF64_R_TYPE(r_info)`.
-        kind: u32,
-        /// `r_offset`.
-        offset: u64,
-    },
-    /// Relocation at {offset:#x} does not lie inside a loaded segment.
-    #[error("relocation at {offset:#x} does not lie inside a loaded segment")]
-    RelocationOutOfRange {
-        /// `r_offset`, a link address.
-        offset: u64,
-    },
-    /// Relocated value overflows: bias {bias:#x} plus addend {addend}.
-    #[error("relocated value overflows: bias {bias:#x} plus addend {addend}")]
-    RelocationOverflow {
-        /// The load bias.
-        bias: u64,
-        /// The addend that overflows with it.
-        addend: i64,
-    },
-    /// Load was given {actual} image bytes but the image parsed had {expected}.
-    #[error("load was given {actual} image bytes but the image parsed had {expected}")]
-    ImageMismatch {
-        /// Length of the bytes given to `parse`.
-        expected: usize,
-        /// Length of the bytes given to `load`.
-        actual: usize,
-    },
-    /// An ET_EXEC image loads at its link addresses, but a bias of {bias:#x} was given.
-    #[error("an ET_EXEC image loads at its link addresses, but a bias of {bias:#x} was given")]
-    BiasNotAllowed {
-        /// The bias given.
-        bias: u64,
-    },
-    /// Load bias {bias:#x} is not page-aligned.
-    #[error("load bias {bias:#x} is not page-aligned")]
-    MisalignedBias {
-        /// The bias given.
-        bias: u64,
-    },
-    /// Segment at {vaddr:#x} of {mem_size} bytes, biased by {bias:#x}, falls outside the destination at {dest_addr:#x} of {dest_len} bytes.
-    #[error("segment at {vaddr:#x} of {mem_size} bytes, biased by {bias:#x}, falls outside the destination at {dest_addr:#x} of {dest_len} bytes")]
-    OutsideDestination {
-        /// Link address of the segment.
-        vaddr: u64,
-        /// Its size in memory.
-        mem_size: u64,
-        /// The bias given.
-        bias: u64,
-        /// Guest address of the destination.
-        dest_addr: u64,
-        /// Length of the destination.
-        dest_len: usize,
-    },
-}
-
 impl ElfImage {
     /// Validates `bytes` as a static x86_64 executable.
     ///
     /// Reads the ELF header, the program headers and, through `PT_DYNAMIC`, the `RELA`
     /// relocation table. Section headers are never read: they may be stripped.
     pub fn parse(bytes: &[u8]) -> Result<ElfImage, ElfError> {
-        let header = Header::parse(bytes)?;
-        let table = file_slice(
-            bytes,
-            "program header table",
-            header.phoff,
-            u64::from(header.phnum).saturating_mul(PHDR_SIZE as u64),
-        )?;
+        let header: &FileHeader64<Le> =
+            bytes.read_at(0).map_err(|()| truncated("ELF header", 0, EHDR_SIZE as u64, bytes))?;
+        let kind = check_header(header)?;
+        let (phoff, phnum) = (header.e_phoff(LE), header.e_phnum(LE));
+        // Not `FileHeader::program_headers`: it would follow PN_XNUM into the section
+        // headers, which we never read (`check_header` refuses PN_XNUM).
+        let table: &[ProgramHeader64<Le>] = bytes
+            .read_slice_at(phoff, usize::from(phnum))
+            .map_err(|()| truncated("program header table", phoff, u64::from(phnum) * PHDR_SIZE as u64, bytes))?;
 
         let mut segments = Vec::new();
         let mut dynamic = None;
-        for raw in table.chunks_exact(PHDR_SIZE) {
-            let ph = ProgramHeader::parse(raw).ok_or(ElfError::Truncated {
-                what: "program header",
-                offset: header.phoff,
-                size: PHDR_SIZE as u64,
-                len: bytes.len(),
-            })?;
-            match ph.kind {
+        for ph in table {
+            match ph.p_type(LE).0 {
                 PT_LOAD => {
-                    let segment = ph.to_segment(bytes.len())?;
+                    let segment = to_segment(ph, bytes)?;
                     if segment.mem_size > 0 {
                         segments.push(segment);
                     }
                 }
                 PT_INTERP => return Err(ElfError::DynamicallyLinked),
-                PT_TLS if ph.mem_size > 0 => {
-                    return Err(ElfError::Unsupported {
-                        what: "thread-local storage (PT_TLS)",
-                    })
+                PT_TLS if ph.p_memsz(LE) > 0 => {
+                    return Err(ElfError::Unsupported { what: "thread-local storage (PT_TLS)" })
                 }
                 PT_DYNAMIC if dynamic.is_some() => {
-                    return Err(ElfError::Unsupported {
-                        what: "more than one PT_DYNAMIC",
-                    })
+                    return Err(ElfError::Unsupported { what: "more than one PT_DYNAMIC" })
                 }
                 PT_DYNAMIC => dynamic = Some(ph),
                 _ => {}
@@ -362,10 +164,7 @@ impl ElfImage {
         for pair in segments.windows(2) {
             if let [first, second] = pair {
                 if first.end() > second.vaddr {
-                    return Err(ElfError::SegmentsOverlap {
-                        first: first.vaddr,
-                        second: second.vaddr,
-                    });
+                    return Err(ElfError::SegmentsOverlap { first: first.vaddr, second: second.vaddr });
                 }
             }
         }
@@ -374,37 +173,20 @@ impl ElfImage {
             return Err(ElfError::NoLoadableSegments);
         };
         // The end is at most 2^47, itself page-aligned, so rounding up cannot overflow.
-        let span = (
-            first.vaddr - first.vaddr % PAGE_SIZE,
-            last.end().div_ceil(PAGE_SIZE).saturating_mul(PAGE_SIZE),
-        );
+        let span = (first.vaddr - first.vaddr % PAGE_SIZE, last.end().div_ceil(PAGE_SIZE).saturating_mul(PAGE_SIZE));
 
-        let entry = header.entry;
-        if !segments
-            .iter()
-            .any(|s| s.executable && s.vaddr <= entry && entry < s.end())
-        {
+        let entry = header.e_entry(LE);
+        if !segments.iter().any(|s| s.executable && s.vaddr <= entry && entry < s.end()) {
             return Err(ElfError::BadEntry { entry });
         }
 
         let relocations = match dynamic {
-            Some(ph) => read_relocations(bytes, &ph, &segments)?,
+            Some(ph) => relocations::read(bytes, ph, &segments)?,
             None => Vec::new(),
         };
-        let addend_range = relocations.iter().fold(None, |range, r| match range {
-            None => Some((r.addend, r.addend)),
-            Some((lo, hi)) => Some((r.addend.min(lo), r.addend.max(hi))),
-        });
+        let addend_range = relocations::addend_range(&relocations);
 
-        Ok(ElfImage {
-            kind: header.kind,
-            entry,
-            span,
-            segments,
-            relocations,
-            addend_range,
-            file_len: bytes.len(),
-        })
+        Ok(ElfImage { kind, entry, span, segments, relocations, addend_range, file_len: bytes.len() })
     }
 
     /// Whether the image loads at fixed addresses or at any page-aligned base.
@@ -438,18 +220,9 @@ impl ElfImage {
     ///
     /// Everything that can fail is checked before the first write, so on error `dest` is
     /// unchanged.
-    pub fn load(
-        &self,
-        bytes: &[u8],
-        dest: &mut [u8],
-        dest_addr: u64,
-        bias: u64,
-    ) -> Result<(), ElfError> {
+    pub fn load(&self, bytes: &[u8], dest: &mut [u8], dest_addr: u64, bias: u64) -> Result<(), ElfError> {
         if bytes.len() != self.file_len {
-            return Err(ElfError::ImageMismatch {
-                expected: self.file_len,
-                actual: bytes.len(),
-            });
+            return Err(ElfError::ImageMismatch { expected: self.file_len, actual: bytes.len() });
         }
         match self.kind {
             ElfKind::Exec if bias != 0 => return Err(ElfError::BiasNotAllowed { bias }),
@@ -459,27 +232,14 @@ impl ElfImage {
         for segment in &self.segments {
             place(segment, dest.len(), dest_addr, bias)?;
         }
-        if let Some((lo, hi)) = self.addend_range {
-            // The bias is a two's-complement offset (a PIE linked above its load base
-            // has a "negative" one): the relocated value is addend + bias modulo 2^64,
-            // and must land in the canonical lower half. It is monotonic in the addend
-            // as long as no value wraps, so if both extremes land there, all do.
-            for addend in [lo, hi] {
-                if relocated(bias, addend).is_none() {
-                    return Err(ElfError::RelocationOverflow { bias, addend });
-                }
-            }
-        }
+        relocations::check_bias(self.addend_range, bias)?;
 
         for segment in &self.segments {
             let range = place(segment, dest.len(), dest_addr, bias)?;
-            // A segment with no file bytes (all bss) may name any offset: parse does
-            // not check it, so neither is it sliced here.
-            let src = if segment.file_size == 0 {
-                &[][..]
-            } else {
-                file_slice(bytes, "segment contents", segment.file_offset, segment.file_size)?
-            };
+            // Empty for a segment with no file bytes (all bss), whatever offset it names.
+            let (offset, size) = (segment.file_offset, segment.file_size);
+            let src =
+                bytes.read_bytes_at(offset, size).map_err(|()| truncated("segment contents", offset, size, bytes))?;
             let dest_len = dest.len();
             let outside = || outside_destination(segment, dest_len, dest_addr, bias);
             let dst = dest.get_mut(range).ok_or_else(outside)?;
@@ -488,49 +248,13 @@ impl ElfImage {
             bss.fill(0);
         }
 
-        for reloc in &self.relocations {
-            let out_of_range = ElfError::RelocationOutOfRange {
-                offset: reloc.offset,
-            };
-            let start = reloc
-                .offset
-                .wrapping_add(bias)
-                .checked_sub(dest_addr)
-                .and_then(|start| usize::try_from(start).ok())
-                .ok_or(out_of_range)?;
-            let slot = start
-                .checked_add(SLOT_SIZE)
-                .and_then(|end| dest.get_mut(start..end))
-                .ok_or(out_of_range)?;
-            let value = relocated(bias, reloc.addend).ok_or(ElfError::RelocationOverflow {
-                bias,
-                addend: reloc.addend,
-            })?;
-            slot.copy_from_slice(&value.to_le_bytes());
-        }
-        Ok(())
+        relocations::apply(&self.relocations, dest, dest_addr, bias)
     }
 }
 
-/// The value of a relative relocation: `addend + bias` (two's complement), if it is
-/// an address in the canonical lower half.
-fn relocated(bias: u64, addend: i64) -> Option<u64> {
-    let value = bias.wrapping_add_signed(addend);
-    (value < ADDRESS_LIMIT).then_some(value)
-}
-
 /// Where `segment` lands in `dest`, as an index range, or why it does not fit.
-fn place(
-    segment: &Segment,
-    dest_len: usize,
-    dest_addr: u64,
-    bias: u64,
-) -> Result<std::ops::Range<usize>, ElfError> {
-    let start = segment
-        .vaddr
-        .wrapping_add(bias)
-        .checked_sub(dest_addr)
-        .and_then(|start| usize::try_from(start).ok());
+fn place(segment: &Segment, dest_len: usize, dest_addr: u64, bias: u64) -> Result<std::ops::Range<usize>, ElfError> {
+    let start = segment.vaddr.wrapping_add(bias).checked_sub(dest_addr).and_then(|start| usize::try_from(start).ok());
     let size = usize::try_from(segment.mem_size).ok();
     match (start, size) {
         (Some(start), Some(size)) => match start.checked_add(size) {
@@ -542,288 +266,80 @@ fn place(
 }
 
 fn outside_destination(segment: &Segment, dest_len: usize, dest_addr: u64, bias: u64) -> ElfError {
-    ElfError::OutsideDestination {
-        vaddr: segment.vaddr,
-        mem_size: segment.mem_size,
-        bias,
-        dest_addr,
-        dest_len,
-    }
+    ElfError::OutsideDestination { vaddr: segment.vaddr, mem_size: segment.mem_size, bias, dest_addr, dest_len }
 }
 
-/// The fields of the ELF header that matter once the identification is checked.
-struct Header {
-    kind: ElfKind,
-    entry: u64,
-    phoff: u64,
-    phnum: u16,
-}
-
-impl Header {
-    fn parse(bytes: &[u8]) -> Result<Header, ElfError> {
-        let Some(h) = bytes.first_chunk::<EHDR_SIZE>() else {
-            return Err(ElfError::Truncated {
-                what: "ELF header",
-                offset: 0,
-                size: EHDR_SIZE as u64,
-                len: bytes.len(),
-            });
-        };
-        // Constant indices into a fixed-size array: checked at compile time.
-        let magic = [h[0], h[1], h[2], h[3]];
-        if magic != ELF_MAGIC {
-            return Err(ElfError::NotElf { magic });
-        }
-        if h[4] != ELFCLASS64 {
-            return Err(ElfError::NotElf64 { class: h[4] });
-        }
-        if h[5] != ELFDATA2LSB {
-            return Err(ElfError::NotLittleEndian { data: h[5] });
-        }
-        let version = u32::from_le_bytes([h[20], h[21], h[22], h[23]]);
-        if u32::from(h[6]) != EV_CURRENT || version != EV_CURRENT {
-            return Err(ElfError::UnsupportedVersion {
-                ident_version: h[6],
-                version,
-            });
-        }
-        let machine = u16::from_le_bytes([h[18], h[19]]);
-        if machine != EM_X86_64 {
-            return Err(ElfError::WrongMachine { machine });
-        }
-        let kind = match u16::from_le_bytes([h[16], h[17]]) {
-            ET_EXEC => ElfKind::Exec,
-            ET_DYN => ElfKind::Pie,
-            elf_type => return Err(ElfError::NotExecutable { elf_type }),
-        };
-        let entry_size = u16::from_le_bytes([h[54], h[55]]);
-        let count = u16::from_le_bytes([h[56], h[57]]);
-        if usize::from(entry_size) != PHDR_SIZE || count == PN_XNUM {
-            return Err(ElfError::BadProgramHeaders { entry_size, count });
-        }
-        Ok(Header {
-            kind,
-            entry: u64::from_le_bytes([h[24], h[25], h[26], h[27], h[28], h[29], h[30], h[31]]),
-            phoff: u64::from_le_bytes([h[32], h[33], h[34], h[35], h[36], h[37], h[38], h[39]]),
-            phnum: count,
-        })
+/// Checks the identification (so that every other field may be read little-endian)
+/// and the fields that say what the image is.
+fn check_header(header: &FileHeader64<Le>) -> Result<ElfKind, ElfError> {
+    let ident = header.e_ident();
+    if ident.magic != ELF_MAGIC {
+        return Err(ElfError::NotElf { magic: ident.magic });
     }
-}
-
-/// One raw program header (`Elf64_Phdr`), fields unchecked.
-struct ProgramHeader {
-    kind: u32,
-    flags: u32,
-    offset: u64,
-    vaddr: u64,
-    file_size: u64,
-    mem_size: u64,
-    align: u64,
-}
-
-impl ProgramHeader {
-    fn parse(raw: &[u8]) -> Option<ProgramHeader> {
-        Some(ProgramHeader {
-            kind: u32::from_le_bytes(array_at(raw, 0)?),
-            flags: u32::from_le_bytes(array_at(raw, 4)?),
-            offset: u64::from_le_bytes(array_at(raw, 8)?),
-            vaddr: u64::from_le_bytes(array_at(raw, 16)?),
-            // p_paddr (24) is meaningless for us.
-            file_size: u64::from_le_bytes(array_at(raw, 32)?),
-            mem_size: u64::from_le_bytes(array_at(raw, 40)?),
-            align: u64::from_le_bytes(array_at(raw, 48)?),
-        })
+    if ident.class.0 != ELFCLASS64 {
+        return Err(ElfError::NotElf64 { class: ident.class.0 });
     }
-
-    /// Validates a `PT_LOAD` header on its own; overlaps are checked by the caller.
-    fn to_segment(&self, file_len: usize) -> Result<Segment, ElfError> {
-        let vaddr = self.vaddr;
-        if self.file_size > self.mem_size {
-            return Err(ElfError::FileSizeExceedsMemSize {
-                vaddr,
-                file_size: self.file_size,
-                mem_size: self.mem_size,
-            });
-        }
-        if self.file_size > 0 {
-            check_file_range("segment contents", self.offset, self.file_size, file_len)?;
-        }
-        match vaddr.checked_add(self.mem_size) {
-            Some(end) if end <= ADDRESS_LIMIT => {}
-            _ => {
-                return Err(ElfError::SegmentOutOfRange {
-                    vaddr,
-                    mem_size: self.mem_size,
-                })
-            }
-        }
-        // 0 and 1 both mean "no constraint".
-        if self.align > ADDRESS_LIMIT || (self.align > 1 && !self.align.is_power_of_two()) {
-            return Err(ElfError::BadAlignment {
-                vaddr,
-                align: self.align,
-            });
-        }
-        if self.align >= PAGE_SIZE && vaddr % PAGE_SIZE != self.offset % PAGE_SIZE {
-            return Err(ElfError::MisalignedSegment {
-                vaddr,
-                offset: self.offset,
-            });
-        }
-        Ok(Segment {
-            vaddr,
-            mem_size: self.mem_size,
-            file_offset: self.offset,
-            file_size: self.file_size,
-            readable: self.flags & PF_R != 0,
-            writable: self.flags & PF_W != 0,
-            executable: self.flags & PF_X != 0,
-        })
+    if ident.data.0 != ELFDATA2LSB {
+        return Err(ElfError::NotLittleEndian { data: ident.data.0 });
     }
-}
-
-/// Reads the `RELA` table named by the dynamic section and keeps its `RELATIVE` entries.
-fn read_relocations(
-    bytes: &[u8],
-    dynamic: &ProgramHeader,
-    segments: &[Segment],
-) -> Result<Vec<Relocation>, ElfError> {
-    let table = file_slice(bytes, "dynamic section", dynamic.offset, dynamic.file_size)?;
-    let (mut rela, mut rela_size, mut rela_entry) = (None, None, None);
-    for entry in table.chunks_exact(DYN_SIZE) {
-        let (Some(tag), Some(value)) = (array_at(entry, 0), array_at(entry, 8)) else {
-            break;
-        };
-        let value = u64::from_le_bytes(value);
-        match u64::from_le_bytes(tag) {
-            DT_NULL => break,
-            DT_NEEDED => return Err(ElfError::DynamicallyLinked),
-            DT_RELA => rela = Some(value),
-            DT_RELASZ => rela_size = Some(value),
-            DT_RELAENT => rela_entry = Some(value),
-            // A table we would not apply is refused only if it holds something.
-            DT_RELSZ if value != 0 => {
-                return Err(ElfError::Unsupported {
-                    what: "REL relocations (DT_REL)",
-                })
-            }
-            DT_RELRSZ if value != 0 => {
-                return Err(ElfError::Unsupported {
-                    what: "packed relative relocations (DT_RELR)",
-                })
-            }
-            DT_PLTRELSZ if value != 0 => {
-                return Err(ElfError::Unsupported {
-                    what: "PLT relocations (DT_JMPREL)",
-                })
-            }
-            _ => {}
-        }
+    let version = header.e_version(LE);
+    if u32::from(ident.version.0) != EV_CURRENT || version != EV_CURRENT {
+        return Err(ElfError::UnsupportedVersion { ident_version: ident.version.0, version });
     }
-
-    let Some(addr) = rela else {
-        return Ok(Vec::new());
+    let machine = header.e_machine(LE).0;
+    if machine != EM_X86_64 {
+        return Err(ElfError::WrongMachine { machine });
+    }
+    let kind = match header.e_type(LE).0 {
+        ET_EXEC => ElfKind::Exec,
+        ET_DYN => ElfKind::Pie,
+        elf_type => return Err(ElfError::NotExecutable { elf_type }),
     };
-    let size = rela_size.ok_or(ElfError::BadRelocationTable { addr, size: 0 })?;
-    if let Some(entry_size) = rela_entry.filter(|&e| e != RELA_SIZE as u64) {
-        return Err(ElfError::BadRelocationEntrySize { entry_size });
+    let (entry_size, count) = (header.e_phentsize(LE), header.e_phnum(LE));
+    if usize::from(entry_size) != PHDR_SIZE || count == PN_XNUM {
+        return Err(ElfError::BadProgramHeaders { entry_size, count });
     }
-    if size % RELA_SIZE as u64 != 0 {
-        return Err(ElfError::BadRelocationTable { addr, size });
-    }
-    if size == 0 {
-        return Ok(Vec::new());
-    }
-    // DT_RELA is a link address: find the file bytes that back it.
-    let offset = segments
-        .iter()
-        .find_map(|s| {
-            let delta = addr.checked_sub(s.vaddr)?;
-            (delta.checked_add(size)? <= s.file_size).then(|| s.file_offset.checked_add(delta))?
-        })
-        .ok_or(ElfError::BadRelocationTable { addr, size })?;
-    let table = file_slice(bytes, "relocation table", offset, size)?;
-
-    // Bounded by the input: the table lies inside it.
-    let mut relocations = Vec::with_capacity(table.len() / RELA_SIZE);
-    for entry in table.chunks_exact(RELA_SIZE) {
-        let (Some(offset), Some(kind), Some(addend)) =
-            (array_at(entry, 0), array_at(entry, 8), array_at(entry, 16))
-        else {
-            break;
-        };
-        let offset = u64::from_le_bytes(offset);
-        // ELF64_R_TYPE is the low half of r_info, which comes first in little-endian.
-        match u32::from_le_bytes(kind) {
-            R_X86_64_NONE => {}
-            R_X86_64_RELATIVE => {
-                if !inside_segment(segments, offset) {
-                    return Err(ElfError::RelocationOutOfRange { offset });
-                }
-                relocations.push(Relocation {
-                    offset,
-                    addend: i64::from_le_bytes(addend),
-                });
-            }
-            kind => return Err(ElfError::UnsupportedRelocation { kind, offset }),
-        }
-    }
-    Ok(relocations)
+    Ok(kind)
 }
 
-/// Whether the 8-byte slot at link address `addr` lies inside one of the sorted,
-/// disjoint `segments`.
-fn inside_segment(segments: &[Segment], addr: u64) -> bool {
-    let Some(end) = addr.checked_add(SLOT_SIZE as u64) else {
-        return false;
-    };
-    let after = segments.partition_point(|s| s.vaddr <= addr);
-    after
-        .checked_sub(1)
-        .and_then(|i| segments.get(i))
-        .is_some_and(|s| end <= s.end())
-}
-
-/// `bytes[offset..offset + size]`, or `Truncated { what }` if that is not inside `bytes`.
-fn file_slice<'a>(
-    bytes: &'a [u8],
-    what: &'static str,
-    offset: u64,
-    size: u64,
-) -> Result<&'a [u8], ElfError> {
-    let range = check_file_range(what, offset, size, bytes.len())?;
-    bytes.get(range).ok_or(ElfError::Truncated {
-        what,
-        offset,
-        size,
-        len: bytes.len(),
+/// Validates a `PT_LOAD` header on its own; overlaps are checked by the caller.
+fn to_segment(ph: &ProgramHeader64<Le>, bytes: &[u8]) -> Result<Segment, ElfError> {
+    let (vaddr, mem_size) = (ph.p_vaddr(LE), ph.p_memsz(LE));
+    let (file_offset, file_size) = ph.file_range(LE);
+    if file_size > mem_size {
+        return Err(ElfError::FileSizeExceedsMemSize { vaddr, file_size, mem_size });
+    }
+    // An empty read succeeds at any offset: a segment with no file bytes (all bss)
+    // may name any, and `load` reads it the same way.
+    ph.data(LE, bytes).map_err(|()| truncated("segment contents", file_offset, file_size, bytes))?;
+    match vaddr.checked_add(mem_size) {
+        Some(end) if end <= ADDRESS_LIMIT => {}
+        _ => return Err(ElfError::SegmentOutOfRange { vaddr, mem_size }),
+    }
+    // 0 and 1 both mean "no constraint".
+    let align = ph.p_align(LE);
+    if align > ADDRESS_LIMIT || (align > 1 && !align.is_power_of_two()) {
+        return Err(ElfError::BadAlignment { vaddr, align });
+    }
+    if align >= PAGE_SIZE && vaddr % PAGE_SIZE != file_offset % PAGE_SIZE {
+        return Err(ElfError::MisalignedSegment { vaddr, offset: file_offset });
+    }
+    let flags = ph.p_flags(LE).0;
+    Ok(Segment {
+        vaddr,
+        mem_size,
+        file_offset,
+        file_size,
+        readable: flags & PF_R != 0,
+        writable: flags & PF_W != 0,
+        executable: flags & PF_X != 0,
     })
 }
 
-fn check_file_range(
-    what: &'static str,
-    offset: u64,
-    size: u64,
-    len: usize,
-) -> Result<std::ops::Range<usize>, ElfError> {
-    let start = usize::try_from(offset).ok();
-    let end = offset
-        .checked_add(size)
-        .and_then(|end| usize::try_from(end).ok());
-    match (start, end) {
-        (Some(start), Some(end)) if end <= len => Ok(start..end),
-        _ => Err(ElfError::Truncated {
-            what,
-            offset,
-            size,
-            len,
-        }),
-    }
-}
-
-/// The `N` bytes at `offset`, if they are all inside `bytes`.
-fn array_at<const N: usize>(bytes: &[u8], offset: usize) -> Option<[u8; N]> {
-    bytes.get(offset..)?.first_chunk::<N>().copied()
+/// The error for a read of `size` bytes at `offset` that `object` refused: on a byte
+/// slice its reads fail only for bytes not inside it.
+fn truncated(what: &'static str, offset: u64, size: u64, bytes: &[u8]) -> ElfError {
+    ElfError::Truncated { what, offset, size, len: bytes.len() }
 }
 
 #[cfg(test)]

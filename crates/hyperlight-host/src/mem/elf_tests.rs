@@ -20,14 +20,7 @@ struct Part {
 }
 
 fn part(kind: u32, flags: u32, vaddr: u64, data: Vec<u8>, mem_size: u64) -> Part {
-    Part {
-        kind,
-        flags,
-        vaddr,
-        data,
-        mem_size,
-        align: PAGE_SIZE,
-    }
+    Part { kind, flags, vaddr, data, mem_size, align: PAGE_SIZE }
 }
 
 fn load_part(flags: u32, vaddr: u64, data: Vec<u8>, mem_size: u64) -> Part {
@@ -134,11 +127,7 @@ const PIE_DATA: u64 = 0x3000;
 /// dynamic section (outside any PT_LOAD) naming the relocation table.
 fn pie_parts(relocs: &[(u64, u32, i64)], dyn_entries: &[(u64, u64)]) -> Vec<Part> {
     let table = rela(relocs);
-    let mut entries = vec![
-        (DT_RELA, PIE_RELA),
-        (DT_RELASZ, table.len() as u64),
-        (DT_RELAENT, 24),
-    ];
+    let mut entries = vec![(DT_RELA, PIE_RELA), (DT_RELASZ, table.len() as u64), (DT_RELAENT, 24)];
     entries.extend_from_slice(dyn_entries);
     vec![
         load_part(PF_RX, PIE_TEXT, CODE.to_vec(), 16),
@@ -184,10 +173,7 @@ fn exec_loads_at_link_addresses_and_zero_fills_bss() {
     assert_eq!(dest[0x2000..0x2008], [0x11; 8]);
     assert!(dest[0x2008..0x2100].iter().all(|&b| b == 0), "bss zeroed");
     assert!(dest[..0x1000].iter().all(|&b| b == 0xaa), "untouched below");
-    assert!(
-        dest[0x1010..0x2000].iter().all(|&b| b == 0xaa),
-        "untouched between"
-    );
+    assert!(dest[0x1010..0x2000].iter().all(|&b| b == 0xaa), "untouched between");
     assert!(dest[0x2100..].iter().all(|&b| b == 0xaa), "untouched above");
 }
 
@@ -205,11 +191,7 @@ fn pie_loads_at_a_base_and_applies_relative_relocations() {
     image.load(&bytes, &mut dest, base, bias).expect("fits");
     let data = usize::try_from(PIE_DATA + bias - base).expect("small");
     assert_eq!(read64(&dest, data), bias + 0x1000);
-    assert_eq!(
-        read64(&dest, data + 8),
-        0x1111_1111_1111_1111,
-        "NONE leaves it"
-    );
+    assert_eq!(read64(&dest, data + 8), 0x1111_1111_1111_1111, "NONE leaves it");
     assert_eq!(read64(&dest, data + 0x18), bias + 0x3010);
     assert!(dest[data + 0x20..data + 0x1000].iter().all(|&b| b == 0));
     assert_eq!(dest[..16], CODE);
@@ -222,14 +204,8 @@ fn pie_loads_at_a_base_and_applies_relative_relocations() {
 
 #[test]
 fn pages_may_be_shared_without_overlap() {
-    let bytes = build(
-        ET_EXEC,
-        0x1000,
-        &[
-            load_part(PF_RX, 0x1000, CODE.to_vec(), 16),
-            load_part(PF_RW, 0x1010, vec![1; 8], 8),
-        ],
-    );
+    let bytes =
+        build(ET_EXEC, 0x1000, &[load_part(PF_RX, 0x1000, CODE.to_vec(), 16), load_part(PF_RW, 0x1010, vec![1; 8], 8)]);
     let image = ElfImage::parse(&bytes).expect("sharing a page is normal");
     assert_eq!(image.span(), (0x1000, 0x2000));
 }
@@ -242,104 +218,41 @@ fn identification_errors() {
         b[at] = v;
         parse_err(&b)
     };
-    assert_eq!(
-        patched(0, 0),
-        ElfError::NotElf {
-            magic: [0, b'E', b'L', b'F']
-        }
-    );
+    assert_eq!(patched(0, 0), ElfError::NotElf { magic: [0, b'E', b'L', b'F'] });
     assert_eq!(patched(4, 1), ElfError::NotElf64 { class: 1 });
     assert_eq!(patched(5, 2), ElfError::NotLittleEndian { data: 2 });
-    assert_eq!(
-        patched(6, 2),
-        ElfError::UnsupportedVersion {
-            ident_version: 2,
-            version: 1
-        }
-    );
-    assert_eq!(
-        patched(20, 0),
-        ElfError::UnsupportedVersion {
-            ident_version: 1,
-            version: 0
-        }
-    );
+    assert_eq!(patched(6, 2), ElfError::UnsupportedVersion { ident_version: 2, version: 1 });
+    assert_eq!(patched(20, 0), ElfError::UnsupportedVersion { ident_version: 1, version: 0 });
     assert_eq!(patched(18, 3), ElfError::WrongMachine { machine: 3 });
-    assert_eq!(
-        patched(16, 1),
-        ElfError::NotExecutable { elf_type: 1 },
-        "ET_REL"
-    );
-    assert_eq!(
-        patched(16, 4),
-        ElfError::NotExecutable { elf_type: 4 },
-        "ET_CORE"
-    );
+    assert_eq!(patched(16, 1), ElfError::NotExecutable { elf_type: 1 }, "ET_REL");
+    assert_eq!(patched(16, 4), ElfError::NotExecutable { elf_type: 4 }, "ET_CORE");
 }
 
 #[test]
 fn truncated_header() {
     let good = exec_image();
-    assert!(matches!(
-        parse_err(&good[..63]),
-        ElfError::Truncated {
-            what: "ELF header",
-            len: 63,
-            ..
-        }
-    ));
-    assert!(matches!(
-        parse_err(&[]),
-        ElfError::Truncated {
-            what: "ELF header",
-            ..
-        }
-    ));
+    assert!(matches!(parse_err(&good[..63]), ElfError::Truncated { what: "ELF header", len: 63, .. }));
+    assert!(matches!(parse_err(&[]), ElfError::Truncated { what: "ELF header", .. }));
 }
 
 #[test]
 fn truncated_or_bad_program_headers() {
     let good = exec_image();
-    assert!(matches!(
-        parse_err(&good[..EHDR_SIZE + 30]),
-        ElfError::Truncated {
-            what: "program header table",
-            ..
-        }
-    ));
+    assert!(matches!(parse_err(&good[..EHDR_SIZE + 30]), ElfError::Truncated { what: "program header table", .. }));
     let mut far = good.clone();
     put64(&mut far, 32, u64::MAX - 8);
-    assert!(matches!(
-        parse_err(&far),
-        ElfError::Truncated {
-            what: "program header table",
-            ..
-        }
-    ));
+    assert!(matches!(parse_err(&far), ElfError::Truncated { what: "program header table", .. }));
     let mut size = good.clone();
     put16(&mut size, 54, 32);
-    assert_eq!(
-        parse_err(&size),
-        ElfError::BadProgramHeaders {
-            entry_size: 32,
-            count: 3
-        }
-    );
+    assert_eq!(parse_err(&size), ElfError::BadProgramHeaders { entry_size: 32, count: 3 });
     let mut xnum = good;
     put16(&mut xnum, 56, PN_XNUM);
-    assert!(matches!(
-        parse_err(&xnum),
-        ElfError::BadProgramHeaders { .. }
-    ));
+    assert!(matches!(parse_err(&xnum), ElfError::BadProgramHeaders { .. }));
 }
 
 #[test]
 fn no_loadable_segments() {
-    let only_note = build(
-        ET_EXEC,
-        0x1000,
-        &[part(PT_NOTE, PF_R, 0x1000, vec![0; 4], 4)],
-    );
+    let only_note = build(ET_EXEC, 0x1000, &[part(PT_NOTE, PF_R, 0x1000, vec![0; 4], 4)]);
     assert_eq!(parse_err(&only_note), ElfError::NoLoadableSegments);
     let empty_load = build(ET_EXEC, 0x1000, &[load_part(PF_RX, 0x1000, vec![], 0)]);
     assert_eq!(parse_err(&empty_load), ElfError::NoLoadableSegments);
@@ -348,19 +261,9 @@ fn no_loadable_segments() {
 #[test]
 fn interpreter_or_needed_library_is_dynamically_linked() {
     let mut parts = exec_parts();
-    parts.insert(
-        0,
-        part(PT_INTERP, PF_R, 0x40_0300, b"/lib/ld.so\0".to_vec(), 11),
-    );
-    assert_eq!(
-        parse_err(&build(ET_EXEC, EXEC_TEXT, &parts)),
-        ElfError::DynamicallyLinked
-    );
-    let needed = build(
-        ET_DYN,
-        PIE_TEXT,
-        &pie_parts(&pie_relocs(), &[(DT_NEEDED, 1)]),
-    );
+    parts.insert(0, part(PT_INTERP, PF_R, 0x40_0300, b"/lib/ld.so\0".to_vec(), 11));
+    assert_eq!(parse_err(&build(ET_EXEC, EXEC_TEXT, &parts)), ElfError::DynamicallyLinked);
+    let needed = build(ET_DYN, PIE_TEXT, &pie_parts(&pie_relocs(), &[(DT_NEEDED, 1)]));
     assert_eq!(parse_err(&needed), ElfError::DynamicallyLinked);
 }
 
@@ -370,62 +273,34 @@ fn tls_only_if_empty() {
     parts.push(part(PT_TLS, PF_R, EXEC_DATA, vec![], 0));
     ElfImage::parse(&build(ET_EXEC, EXEC_TEXT, &parts)).expect("empty TLS is fine");
     parts.last_mut().expect("pushed").mem_size = 8;
-    assert!(matches!(
-        parse_err(&build(ET_EXEC, EXEC_TEXT, &parts)),
-        ElfError::Unsupported { .. }
-    ));
+    assert!(matches!(parse_err(&build(ET_EXEC, EXEC_TEXT, &parts)), ElfError::Unsupported { .. }));
 }
 
 #[test]
 fn segment_contents_past_end_of_file() {
     let mut bytes = exec_image();
     put64(&mut bytes, ph(2, 32), 0x100);
-    assert!(matches!(
-        parse_err(&bytes),
-        ElfError::Truncated {
-            what: "segment contents",
-            ..
-        }
-    ));
+    assert!(matches!(parse_err(&bytes), ElfError::Truncated { what: "segment contents", .. }));
     put64(&mut bytes, ph(2, 8), u64::MAX);
     put64(&mut bytes, ph(2, 32), 8);
-    assert!(matches!(
-        parse_err(&bytes),
-        ElfError::Truncated {
-            what: "segment contents",
-            ..
-        }
-    ));
+    assert!(matches!(parse_err(&bytes), ElfError::Truncated { what: "segment contents", .. }));
 }
 
 #[test]
 fn file_size_exceeds_mem_size() {
     let mut bytes = exec_image();
     put64(&mut bytes, ph(2, 40), 4);
-    assert_eq!(
-        parse_err(&bytes),
-        ElfError::FileSizeExceedsMemSize {
-            vaddr: EXEC_DATA,
-            file_size: 8,
-            mem_size: 4
-        }
-    );
+    assert_eq!(parse_err(&bytes), ElfError::FileSizeExceedsMemSize { vaddr: EXEC_DATA, file_size: 8, mem_size: 4 });
 }
 
 #[test]
 fn segment_address_out_of_range() {
     let mut bytes = exec_image();
     put64(&mut bytes, ph(2, 16), u64::MAX - 0x0fff);
-    assert!(
-        matches!(parse_err(&bytes), ElfError::SegmentOutOfRange { .. }),
-        "overflow"
-    );
+    assert!(matches!(parse_err(&bytes), ElfError::SegmentOutOfRange { .. }), "overflow");
     put64(&mut bytes, ph(2, 16), ADDRESS_LIMIT - 0x1000);
     put64(&mut bytes, ph(2, 40), 0x1001);
-    assert!(
-        matches!(parse_err(&bytes), ElfError::SegmentOutOfRange { .. }),
-        "non-canonical"
-    );
+    assert!(matches!(parse_err(&bytes), ElfError::SegmentOutOfRange { .. }), "non-canonical");
     put64(&mut bytes, ph(2, 40), 0x1000);
     let image = ElfImage::parse(&bytes).expect("ends exactly at 2^47");
     assert_eq!(image.span().1, ADDRESS_LIMIT);
@@ -435,13 +310,7 @@ fn segment_address_out_of_range() {
 fn bad_alignment() {
     let mut bytes = exec_image();
     put64(&mut bytes, ph(2, 48), 3);
-    assert_eq!(
-        parse_err(&bytes),
-        ElfError::BadAlignment {
-            vaddr: EXEC_DATA,
-            align: 3
-        }
-    );
+    assert_eq!(parse_err(&bytes), ElfError::BadAlignment { vaddr: EXEC_DATA, align: 3 });
     put64(&mut bytes, ph(2, 48), 1 << 63);
     assert!(matches!(parse_err(&bytes), ElfError::BadAlignment { .. }));
 }
@@ -450,28 +319,14 @@ fn bad_alignment() {
 fn misaligned_segment() {
     let mut bytes = exec_image();
     put64(&mut bytes, ph(2, 16), EXEC_DATA + 8);
-    assert!(
-        matches!(parse_err(&bytes), ElfError::MisalignedSegment { vaddr, .. } if vaddr == EXEC_DATA + 8)
-    );
+    assert!(matches!(parse_err(&bytes), ElfError::MisalignedSegment { vaddr, .. } if vaddr == EXEC_DATA + 8));
 }
 
 #[test]
 fn overlapping_segments() {
-    let bytes = build(
-        ET_EXEC,
-        0x1000,
-        &[
-            load_part(PF_RW, 0x1008, vec![1; 8], 8),
-            load_part(PF_RX, 0x1000, CODE.to_vec(), 16),
-        ],
-    );
-    assert_eq!(
-        parse_err(&bytes),
-        ElfError::SegmentsOverlap {
-            first: 0x1000,
-            second: 0x1008
-        }
-    );
+    let bytes =
+        build(ET_EXEC, 0x1000, &[load_part(PF_RW, 0x1008, vec![1; 8], 8), load_part(PF_RX, 0x1000, CODE.to_vec(), 16)]);
+    assert_eq!(parse_err(&bytes), ElfError::SegmentsOverlap { first: 0x1000, second: 0x1008 });
 }
 
 #[test]
@@ -479,26 +334,14 @@ fn entry_outside_text() {
     let bytes = build(ET_EXEC, EXEC_DATA, &exec_parts());
     assert_eq!(parse_err(&bytes), ElfError::BadEntry { entry: EXEC_DATA });
     let bytes = build(ET_EXEC, EXEC_TEXT + 16, &exec_parts());
-    assert_eq!(
-        parse_err(&bytes),
-        ElfError::BadEntry {
-            entry: EXEC_TEXT + 16
-        }
-    );
+    assert_eq!(parse_err(&bytes), ElfError::BadEntry { entry: EXEC_TEXT + 16 });
 }
 
 #[test]
 fn unsupported_relocation_tables() {
     for extra in [(DT_RELSZ, 24), (DT_RELRSZ, 8), (DT_PLTRELSZ, 24)] {
-        let bytes = build(
-            ET_DYN,
-            PIE_TEXT,
-            &pie_parts(&pie_relocs(), &[(DT_REL, PIE_RELA), extra]),
-        );
-        assert!(
-            matches!(parse_err(&bytes), ElfError::Unsupported { .. }),
-            "{extra:?}"
-        );
+        let bytes = build(ET_DYN, PIE_TEXT, &pie_parts(&pie_relocs(), &[(DT_REL, PIE_RELA), extra]));
+        assert!(matches!(parse_err(&bytes), ElfError::Unsupported { .. }), "{extra:?}");
     }
 }
 
@@ -506,94 +349,41 @@ fn unsupported_relocation_tables() {
 fn unsupported_relocation_type() {
     let relocs = [(PIE_DATA, R_X86_64_64, 0)];
     let bytes = build(ET_DYN, PIE_TEXT, &pie_parts(&relocs, &[]));
-    assert_eq!(
-        parse_err(&bytes),
-        ElfError::UnsupportedRelocation {
-            kind: R_X86_64_64,
-            offset: PIE_DATA
-        }
-    );
+    assert_eq!(parse_err(&bytes), ElfError::UnsupportedRelocation { kind: R_X86_64_64, offset: PIE_DATA });
 }
 
 #[test]
 fn relocation_out_of_range() {
     for offset in [0x9000, PIE_DATA + 0x1000 - 4, u64::MAX - 3, 0] {
-        let bytes = build(
-            ET_DYN,
-            PIE_TEXT,
-            &pie_parts(&[(offset, R_X86_64_RELATIVE, 0)], &[]),
-        );
+        let bytes = build(ET_DYN, PIE_TEXT, &pie_parts(&[(offset, R_X86_64_RELATIVE, 0)], &[]));
         assert_eq!(parse_err(&bytes), ElfError::RelocationOutOfRange { offset });
     }
 }
 
 #[test]
 fn bad_relocation_table() {
-    let entsize = build(
-        ET_DYN,
-        PIE_TEXT,
-        &pie_parts(&pie_relocs(), &[(DT_RELAENT, 16)]),
-    );
-    assert_eq!(
-        parse_err(&entsize),
-        ElfError::BadRelocationEntrySize { entry_size: 16 }
-    );
-    let ragged = build(
-        ET_DYN,
-        PIE_TEXT,
-        &pie_parts(&pie_relocs(), &[(DT_RELASZ, 50)]),
-    );
-    assert_eq!(
-        parse_err(&ragged),
-        ElfError::BadRelocationTable {
-            addr: PIE_RELA,
-            size: 50
-        }
-    );
+    let entsize = build(ET_DYN, PIE_TEXT, &pie_parts(&pie_relocs(), &[(DT_RELAENT, 16)]));
+    assert_eq!(parse_err(&entsize), ElfError::BadRelocationEntrySize { entry_size: 16 });
+    let ragged = build(ET_DYN, PIE_TEXT, &pie_parts(&pie_relocs(), &[(DT_RELASZ, 50)]));
+    assert_eq!(parse_err(&ragged), ElfError::BadRelocationTable { addr: PIE_RELA, size: 50 });
     // Past the file-backed part of its segment (0x48 bytes in the file).
-    let long = build(
-        ET_DYN,
-        PIE_TEXT,
-        &pie_parts(&pie_relocs(), &[(DT_RELASZ, 96)]),
-    );
-    assert_eq!(
-        parse_err(&long),
-        ElfError::BadRelocationTable {
-            addr: PIE_RELA,
-            size: 96
-        }
-    );
-    let unmapped = build(
-        ET_DYN,
-        PIE_TEXT,
-        &pie_parts(&pie_relocs(), &[(DT_RELA, 0x9000)]),
-    );
-    assert!(matches!(
-        parse_err(&unmapped),
-        ElfError::BadRelocationTable { addr: 0x9000, .. }
-    ));
+    let long = build(ET_DYN, PIE_TEXT, &pie_parts(&pie_relocs(), &[(DT_RELASZ, 96)]));
+    assert_eq!(parse_err(&long), ElfError::BadRelocationTable { addr: PIE_RELA, size: 96 });
+    let unmapped = build(ET_DYN, PIE_TEXT, &pie_parts(&pie_relocs(), &[(DT_RELA, 0x9000)]));
+    assert!(matches!(parse_err(&unmapped), ElfError::BadRelocationTable { addr: 0x9000, .. }));
 }
 
 #[test]
 fn relocation_overflow_is_refused_before_writing() {
-    let bytes = build(
-        ET_DYN,
-        PIE_TEXT,
-        &pie_parts(&[(PIE_DATA, R_X86_64_RELATIVE, -0x2000)], &[]),
-    );
+    let bytes = build(ET_DYN, PIE_TEXT, &pie_parts(&[(PIE_DATA, R_X86_64_RELATIVE, -0x2000)], &[]));
     let image = ElfImage::parse(&bytes).expect("valid");
     let mut dest = vec![0xaa; 0x6000];
     assert_eq!(
         image.load(&bytes, &mut dest, 0, 0x1000),
-        Err(ElfError::RelocationOverflow {
-            bias: 0x1000,
-            addend: -0x2000
-        })
+        Err(ElfError::RelocationOverflow { bias: 0x1000, addend: -0x2000 })
     );
     assert!(dest.iter().all(|&b| b == 0xaa), "dest untouched");
-    image
-        .load(&bytes, &mut dest, 0, 0x2000)
-        .expect("bias covers the addend");
+    image.load(&bytes, &mut dest, 0, 0x2000).expect("bias covers the addend");
     assert_eq!(read64(&dest, 0x5000), 0);
 }
 
@@ -602,32 +392,14 @@ fn destination_too_small_or_misplaced() {
     let bytes = pie_image();
     let image = ElfImage::parse(&bytes).expect("valid");
     let mut dest = vec![0xaa; 0x2fff];
-    let err = image
-        .load(&bytes, &mut dest, 0x1000, 0)
-        .expect_err("one byte short");
-    assert!(matches!(
-        err,
-        ElfError::OutsideDestination {
-            vaddr: PIE_DATA,
-            ..
-        }
-    ));
+    let err = image.load(&bytes, &mut dest, 0x1000, 0).expect_err("one byte short");
+    assert!(matches!(err, ElfError::OutsideDestination { vaddr: PIE_DATA, .. }));
     assert!(dest.iter().all(|&b| b == 0xaa), "dest untouched");
     let mut dest = vec![0; 0x3000];
-    let err = image
-        .load(&bytes, &mut dest, 0x2000, 0)
-        .expect_err("text below dest");
-    assert!(matches!(
-        err,
-        ElfError::OutsideDestination {
-            vaddr: PIE_TEXT,
-            ..
-        }
-    ));
+    let err = image.load(&bytes, &mut dest, 0x2000, 0).expect_err("text below dest");
+    assert!(matches!(err, ElfError::OutsideDestination { vaddr: PIE_TEXT, .. }));
     // A negative bias (two's complement) that moves the image below its destination.
-    let err = image
-        .load(&bytes, &mut dest, 0x1000, u64::MAX - 0xfff)
-        .expect_err("image below dest");
+    let err = image.load(&bytes, &mut dest, 0x1000, u64::MAX - 0xfff).expect_err("image below dest");
     assert!(matches!(err, ElfError::OutsideDestination { .. }));
 }
 
@@ -649,23 +421,14 @@ fn load_checks_bias_and_image() {
     let exec = exec_image();
     let image = ElfImage::parse(&exec).expect("valid");
     let mut dest = vec![0; 0x10_0000];
-    assert_eq!(
-        image.load(&exec, &mut dest, 0, 0x1000),
-        Err(ElfError::BiasNotAllowed { bias: 0x1000 })
-    );
+    assert_eq!(image.load(&exec, &mut dest, 0, 0x1000), Err(ElfError::BiasNotAllowed { bias: 0x1000 }));
     assert_eq!(
         image.load(&exec[1..], &mut dest, 0x40_0000, 0),
-        Err(ElfError::ImageMismatch {
-            expected: exec.len(),
-            actual: exec.len() - 1
-        })
+        Err(ElfError::ImageMismatch { expected: exec.len(), actual: exec.len() - 1 })
     );
     let pie = pie_image();
     let image = ElfImage::parse(&pie).expect("valid");
-    assert_eq!(
-        image.load(&pie, &mut dest, 0, 0x10),
-        Err(ElfError::MisalignedBias { bias: 0x10 })
-    );
+    assert_eq!(image.load(&pie, &mut dest, 0, 0x10), Err(ElfError::MisalignedBias { bias: 0x10 }));
 }
 
 #[test]
@@ -680,11 +443,7 @@ fn parse_and_load(bytes: &[u8]) {
         let (lo, hi) = image.span();
         if hi - lo <= 1 << 24 {
             let mut dest = vec![0; usize::try_from(hi - lo).expect("small")];
-            let bias = if image.kind() == ElfKind::Pie {
-                0x10_0000
-            } else {
-                0
-            };
+            let bias = if image.kind() == ElfKind::Pie { 0x10_0000 } else { 0 };
             let _ = image.load(bytes, &mut dest, lo + bias, bias);
         }
     }
@@ -703,11 +462,7 @@ fn truncation_never_panics() {
 fn corruption_never_panics() {
     for bytes in [exec_image(), pie_image()] {
         for at in 0..bytes.len() {
-            let values: &[u8] = if at < 256 {
-                &[0x00, 0x01, 0x7f, 0x80, 0xff]
-            } else {
-                &[0xff]
-            };
+            let values: &[u8] = if at < 256 { &[0x00, 0x01, 0x7f, 0x80, 0xff] } else { &[0xff] };
             for &v in values {
                 let mut b = bytes.clone();
                 b[at] ^= v;

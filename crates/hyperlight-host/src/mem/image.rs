@@ -35,15 +35,24 @@ const PAGE: usize = 4096;
 const _: () = assert!(PAGE as u64 == PAGE_SIZE);
 
 impl Image {
-    /// Makes `fd` (a memfd of `size` bytes) an image.
+    /// Makes `fd` (a memfd of `size` bytes, made by [`new_memfd`]) an image: seals it
+    /// (see [`Image::seal`]), then maps the host's read-only view of it.
     ///
-    /// The caller gives up every writable mapping of `fd` and never writes it again:
-    /// from now on the file is immutable.
+    /// The caller must have given up every writable shared mapping of `fd` (the seal
+    /// fails with `EBUSY` otherwise): from now on the file is immutable.
     pub(crate) fn adopt(fd: OwnedFd, size: usize) -> io::Result<Image> {
+        seal(&fd)?;
         // SAFETY: a new read-only shared mapping of the whole file at an address of
         // the kernel's choosing; the result is checked against MAP_FAILED.
         let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ, libc::MAP_SHARED | libc::MAP_NORESERVE, fd.as_raw_fd(), 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                fd.as_raw_fd(),
+                0,
+            )
         };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
@@ -119,47 +128,56 @@ impl Drop for Image {
     }
 }
 
-/// A new memfd of `size` zero bytes.
+/// A new memfd of `size` zero bytes, which can be sealed once it is an image.
 pub(crate) fn new_memfd(size: usize) -> io::Result<OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: memfd_create takes a NUL-terminated name and flags; it returns a new fd
-    // or -1, checked below.
-    let raw = unsafe { libc::memfd_create(c"hyperlight-guest".as_ptr(), libc::MFD_CLOEXEC) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: raw is a freshly created fd that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let len = libc::off_t::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: ftruncate on a valid fd we own.
-    if unsafe { libc::ftruncate(fd.as_raw_fd(), len) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    use rustix::fs::MemfdFlags;
+    let fd = rustix::fs::memfd_create("hyperlight-guest", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    rustix::fs::ftruncate(&fd, size as u64)?;
     Ok(fd)
+}
+
+/// Makes the kernel hold an image to its promise: no write, no change of size, no
+/// writable shared mapping of its memfd, ever (`F_SEAL_WRITE`, `F_SEAL_SHRINK`,
+/// `F_SEAL_GROW`, and `F_SEAL_SEAL` so that the seals stay). Private (copy-on-write)
+/// mappings, which is how sandboxes map images, stay allowed.
+fn seal(fd: &OwnedFd) -> io::Result<()> {
+    use rustix::fs::SealFlags;
+    rustix::fs::fcntl_add_seals(fd, SealFlags::WRITE | SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
+    Ok(())
+}
+
+/// Writes all of `buf` into `fd` at `offset`.
+pub(crate) fn write_all_at(fd: &OwnedFd, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match rustix::io::pwrite(fd, buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The data runs of the file `fd` of `size` bytes, in pages.
 pub(crate) fn data_runs(fd: &OwnedFd, size: usize) -> io::Result<Vec<(u64, u64)>> {
-    let end = libc::off_t::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    use rustix::fs::SeekFrom;
+    let end = size as u64;
     let mut runs = Vec::new();
-    let mut at: libc::off_t = 0;
+    let mut at = 0u64;
     while at < end {
-        // SAFETY: lseek on a valid fd; -1 with ENXIO means no data after `at`.
-        let data = unsafe { libc::lseek(fd.as_raw_fd(), at, libc::SEEK_DATA) };
-        if data < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ENXIO) {
-                break;
-            }
-            return Err(e);
-        }
-        // SAFETY: as above; there is always a hole at the end of the file.
-        let hole = unsafe { libc::lseek(fd.as_raw_fd(), data, libc::SEEK_HOLE) };
-        if hole < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let offset = |off: libc::off_t| u64::try_from(off).unwrap_or(0);
-        runs.push((offset(data) / PAGE_SIZE, offset(hole.min(end)).div_ceil(PAGE_SIZE)));
+        let data = match rustix::fs::seek(fd, SeekFrom::Data(at)) {
+            Ok(data) => data,
+            // No data after `at`.
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        // There is always a hole at the end of the file.
+        let hole = rustix::fs::seek(fd, SeekFrom::Hole(data))?;
+        runs.push((data / PAGE_SIZE, hole.min(end).div_ceil(PAGE_SIZE)));
         at = hole;
     }
     Ok(runs)
@@ -173,11 +191,7 @@ mod tests {
     fn data_runs_skip_holes() {
         let image = Image::build(64 * PAGE, |fd| {
             for page in [3u64, 4, 40] {
-                let buf = [7u8; PAGE];
-                let off = libc::off_t::try_from(page * PAGE_SIZE).expect("small");
-                // SAFETY: pwrite of a host buffer into a valid fd.
-                let n = unsafe { libc::pwrite(fd.as_raw_fd(), buf.as_ptr().cast(), PAGE, off) };
-                assert_eq!(n, 4096);
+                write_all_at(fd, &[7u8; PAGE], page * PAGE_SIZE)?;
             }
             Ok(())
         })
@@ -191,5 +205,18 @@ mod tests {
         assert_eq!(image.page(40).expect("in range")[0], 7);
         assert_eq!(image.page(0).expect("in range")[0], 0);
         assert!(image.page(64).is_none());
+    }
+
+    #[test]
+    fn images_are_sealed_against_writes() {
+        use rustix::fs::SealFlags;
+        let image = Image::build(4 * PAGE, |fd| write_all_at(fd, &[1u8; PAGE], 0)).expect("image");
+        let seals = rustix::fs::fcntl_get_seals(image.fd()).expect("seals");
+        assert!(seals.contains(SealFlags::WRITE | SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL), "{seals:?}");
+        let write = write_all_at(image.fd(), &[2u8; 8], 0).expect_err("a sealed image cannot be written");
+        assert_eq!(write.raw_os_error(), Some(libc::EPERM));
+        assert!(rustix::fs::ftruncate(image.fd(), 0).is_err(), "nor shrunk");
+        assert!(rustix::fs::ftruncate(image.fd(), 8 * PAGE as u64).is_err(), "nor grown");
+        assert_eq!(image.page(0).expect("page")[0], 1);
     }
 }

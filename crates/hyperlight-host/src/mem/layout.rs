@@ -24,11 +24,12 @@ use std::fmt;
 
 use hyperlight_common::PAGE_SIZE;
 
-use crate::mem::elf::{ElfImage, ElfKind};
+use crate::mem::elf::ElfKind;
+use crate::mem::image_shape::ImageShape;
 use crate::mem::page_table::{Mapping, PageFlags, PagePlan};
 
 /// A guest address (guest physical; the user part is identity mapped, so also virtual).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct GuestAddr(pub u64);
 
 impl fmt::Debug for GuestAddr {
@@ -91,8 +92,10 @@ pub enum LayoutError {
     },
 }
 
-/// Where everything is. Built once per guest image.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Where everything is. Built once per guest image, and the same way from an ELF and
+/// from a snapshot file (see `mem/image_shape.rs`): nothing in it is ever read from
+/// outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Layout {
     /// Lowest address of the loaded image (page aligned).
     pub image_base: GuestAddr,
@@ -103,6 +106,8 @@ pub(crate) struct Layout {
     /// Where the guest starts.
     pub entry: GuestAddr,
     pub boot_info: GuestAddr,
+    /// The guest's random seed, in the boot information page (see `BootInfo::seed`).
+    pub seed: GuestAddr,
     pub input_buffer: GuestAddr,
     pub input_buffer_size: u64,
     pub output_buffer: GuestAddr,
@@ -121,10 +126,12 @@ pub(crate) struct Layout {
     pub memory_size: u64,
     /// Every mapped range and its permissions, sorted.
     pub mappings: Vec<Mapping>,
-    /// Derived from `mappings` and `page_tables` (see [`Layout::check`]).
-    #[serde(skip)]
+    /// The page tables for `mappings`, at `page_tables`.
     pub page_plan: PagePlan,
 }
+
+/// Offset of the random seed inside the boot information page.
+const SEED_OFFSET: u64 = 0x800;
 
 /// Offset of the TSS inside the GDT page.
 pub(crate) const TSS_OFFSET: u64 = 0x800;
@@ -139,7 +146,7 @@ fn page_down(x: u64) -> u64 {
 
 impl Layout {
     /// Lays out a guest running `image` with the sizes in `config`.
-    pub(crate) fn new(image: &ElfImage, config: &MemoryConfig) -> Result<Layout, LayoutError> {
+    pub(crate) fn new(image: &ImageShape, config: &MemoryConfig) -> Result<Layout, LayoutError> {
         let too_large = |needed: u64| LayoutError::TooLarge { needed, limit: config.memory_limit };
         for (what, size, min) in [
             ("heap", config.heap_size, PAGE_SIZE),
@@ -152,7 +159,7 @@ impl Layout {
             }
         }
         let (lo, hi) = image.span();
-        let (image_base, bias) = match image.kind() {
+        let (image_base, bias) = match image.kind {
             ElfKind::Exec => {
                 if lo < PAGE_SIZE {
                     return Err(LayoutError::ImageInPageZero { addr: lo });
@@ -192,13 +199,33 @@ impl Layout {
         let user_rw = PageFlags { user: true, writable: true, executable: false };
         let mut mappings = image_mappings(image, bias);
         mappings.extend([
-            Mapping { start: boot_info, end: boot_info + PAGE_SIZE, flags: PageFlags { user: true, writable: false, executable: false } },
+            Mapping {
+                start: boot_info,
+                end: boot_info + PAGE_SIZE,
+                flags: PageFlags { user: true, writable: false, executable: false },
+            },
             Mapping { start: input_buffer, end: heap + heap_size, flags: user_rw },
             Mapping { start: stack_bottom, end: stack_top, flags: user_rw },
-            Mapping { start: gdt, end: gdt + PAGE_SIZE, flags: PageFlags { user: false, writable: true, executable: false } },
-            Mapping { start: idt, end: idt + PAGE_SIZE, flags: PageFlags { user: false, writable: false, executable: false } },
-            Mapping { start: stubs, end: stubs + PAGE_SIZE, flags: PageFlags { user: false, writable: false, executable: true } },
-            Mapping { start: ist, end: ist + IST_STACK_SIZE, flags: PageFlags { user: false, writable: true, executable: false } },
+            Mapping {
+                start: gdt,
+                end: gdt + PAGE_SIZE,
+                flags: PageFlags { user: false, writable: true, executable: false },
+            },
+            Mapping {
+                start: idt,
+                end: idt + PAGE_SIZE,
+                flags: PageFlags { user: false, writable: false, executable: false },
+            },
+            Mapping {
+                start: stubs,
+                end: stubs + PAGE_SIZE,
+                flags: PageFlags { user: false, writable: false, executable: true },
+            },
+            Mapping {
+                start: ist,
+                end: ist + IST_STACK_SIZE,
+                flags: PageFlags { user: false, writable: true, executable: false },
+            },
         ]);
         mappings.sort_by_key(|m| m.start);
         let page_plan = PagePlan::new(&mappings, page_tables);
@@ -210,8 +237,9 @@ impl Layout {
             image_base: GuestAddr(image_base),
             image_end: GuestAddr(image_end),
             bias,
-            entry: GuestAddr(image.entry().wrapping_add(bias)),
+            entry: GuestAddr(image.entry.wrapping_add(bias)),
             boot_info: GuestAddr(boot_info),
+            seed: GuestAddr(boot_info + SEED_OFFSET),
             input_buffer: GuestAddr(input_buffer),
             input_buffer_size: page_up(config.input_buffer_size).unwrap_or(0),
             output_buffer: GuestAddr(output_buffer),
@@ -234,55 +262,10 @@ impl Layout {
     }
 }
 
-impl Layout {
-    /// Checks a layout read from outside (a snapshot file) and derives its page plan:
-    /// every region page-aligned and inside memory, mappings sorted and disjoint, and
-    /// the page tables ending exactly at the end of memory.
-    pub(crate) fn check(mut self) -> Result<Layout, String> {
-        let size = self.memory_size;
-        if size == 0 || size % PAGE_SIZE != 0 || size > ADDRESS_LIMIT {
-            return Err(format!("memory size {size:#x}"));
-        }
-        let regions = [
-            ("image", self.image_base.0, self.image_end.0.saturating_sub(self.image_base.0)),
-            ("boot information", self.boot_info.0, PAGE_SIZE),
-            ("input buffer", self.input_buffer.0, self.input_buffer_size),
-            ("output buffer", self.output_buffer.0, self.output_buffer_size),
-            ("heap", self.heap.0, self.heap_size),
-            ("stack guard", self.stack_guard.0, PAGE_SIZE),
-            ("stack", self.stack_top.0.saturating_sub(self.stack_size), self.stack_size),
-            ("GDT", self.gdt.0, PAGE_SIZE),
-            ("IDT", self.idt.0, PAGE_SIZE),
-            ("stubs", self.stubs.0, PAGE_SIZE),
-            ("page tables", self.page_tables.0, 0),
-        ];
-        for (what, start, len) in regions {
-            if start % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || start.checked_add(len).is_none_or(|end| end > size) {
-                return Err(format!("{what} at {start:#x}+{len:#x} in {size:#x} bytes"));
-            }
-        }
-        if self.tss.0 != self.gdt.0 + TSS_OFFSET || self.ist_top.0 > self.page_tables.0 || self.ist_top.0 % PAGE_SIZE != 0 {
-            return Err("system pages out of place".into());
-        }
-        let mut end = 0;
-        for m in &self.mappings {
-            if m.start % PAGE_SIZE != 0 || m.end % PAGE_SIZE != 0 || m.start < end || m.end <= m.start || m.end > size {
-                return Err(format!("mapping {:#x}..{:#x}", m.start, m.end));
-            }
-            end = m.end;
-        }
-        self.page_plan = PagePlan::new(&self.mappings, self.page_tables.0);
-        if self.page_plan.end() != size {
-            return Err(format!("page tables end at {:#x}, memory at {size:#x}", self.page_plan.end()));
-        }
-        Ok(self)
-    }
-}
-
 /// The image's pages with the union of the permissions of the segments on each page.
-fn image_mappings(image: &ElfImage, bias: u64) -> Vec<Mapping> {
+fn image_mappings(image: &ImageShape, bias: u64) -> Vec<Mapping> {
     let mut pages: std::collections::BTreeMap<u64, PageFlags> = std::collections::BTreeMap::new();
-    for s in image.segments() {
+    for s in &image.segments {
         if s.mem_size == 0 {
             continue;
         }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use hyperlight_common::PAGE_SIZE;
 
-use crate::mem::image::{new_memfd, Image};
+use crate::mem::image::{new_memfd, write_all_at, Image};
 use crate::mem::layout::GuestAddr;
 
 /// An access outside guest memory.
@@ -170,10 +170,15 @@ impl GuestMemory {
     /// Otherwise the image's data pages and the dirty ones are copied into a new memfd.
     pub(crate) fn freeze(&mut self, guest_dirty: &[u64]) -> io::Result<Arc<Image>> {
         let image = match std::mem::replace(&mut self.backing, Backing::None) {
-            Backing::Own(fd) => match Image::adopt(fd, self.size) {
-                Ok(image) => Arc::new(image),
-                Err(e) => return Err(e),
-            },
+            Backing::Own(fd) => {
+                // First a private view of the same file in place of the shared one (same
+                // bytes): no writable shared mapping is left, so the memfd can be sealed.
+                if let Err(e) = map(self.base.as_ptr(), self.size, &fd, false) {
+                    self.backing = Backing::Own(fd);
+                    return Err(e);
+                }
+                Arc::new(Image::adopt(fd, self.size)?)
+            }
             Backing::Image(old) => {
                 let result = self.copy_out(&old, guest_dirty);
                 self.backing = Backing::Image(old);
@@ -181,8 +186,8 @@ impl GuestMemory {
             }
             Backing::None => return Err(io::Error::other("guest memory has no backing")),
         };
-        // The own memfd is the image now; remapping it private drops the last writable
-        // mapping, so the image is immutable from here on.
+        // A fresh copy-on-write view of the image: whatever the host and the guest
+        // write from now on is the sandbox's own.
         self.rebase(&image)?;
         Ok(image)
     }
@@ -195,15 +200,15 @@ impl GuestMemory {
         pages.extend(self.host_dirty.iter().copied());
         Image::build(self.size, |fd| {
             for page in pages {
-                let off = usize::try_from(page).ok().and_then(|p| p.checked_mul(PAGE)).filter(|o| o + PAGE <= self.size);
+                let off =
+                    usize::try_from(page).ok().and_then(|p| p.checked_mul(PAGE)).filter(|o| o + PAGE <= self.size);
                 let Some(off) = off else { continue };
-                let pos = libc::off_t::try_from(off).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-                // SAFETY: `off..off+PAGE` lies inside this mapping (checked above); the
-                // guest is not running (snapshots happen between calls).
-                let n = unsafe { libc::pwrite(fd.as_raw_fd(), self.base.as_ptr().add(off).cast(), PAGE, pos) };
-                if usize::try_from(n).ok() != Some(PAGE) {
-                    return Err(io::Error::last_os_error());
-                }
+                // SAFETY: `off..off+PAGE` lies inside this mapping (checked above), and
+                // the guest is not running (snapshots happen between calls), so the
+                // bytes do not change while the slice lives; nothing writes the mapping
+                // meanwhile (`&self`).
+                let page = unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(off), PAGE) };
+                write_all_at(fd, page, off as u64)?;
             }
             Ok(())
         })
@@ -318,6 +323,8 @@ mod tests {
         m.write(GuestAddr(4096), &[1; 8]).expect("write");
         let first = m.freeze(&[]).expect("freeze own memory in place");
         assert_eq!(first.page(1).expect("page")[0], 1);
+        let seals = rustix::fs::fcntl_get_seals(first.fd()).expect("seals");
+        assert!(seals.contains(rustix::fs::SealFlags::WRITE), "a frozen memfd is sealed: {seals:?}");
         // Host writes after the freeze are undone by a reset.
         m.write(GuestAddr(4096), &[2; 8]).expect("write");
         m.write(GuestAddr(8 * 4096), &[3; 8]).expect("write");

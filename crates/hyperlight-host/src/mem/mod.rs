@@ -3,6 +3,7 @@
 
 pub(crate) mod elf;
 pub(crate) mod image;
+pub(crate) mod image_shape;
 pub(crate) mod layout;
 pub(crate) mod memory;
 pub(crate) mod page_table;

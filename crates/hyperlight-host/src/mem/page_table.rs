@@ -27,7 +27,7 @@ const LARGE_PAGE: u64 = 2 << 20;
 const GIB: u64 = 1 << 30;
 
 /// Permissions of a mapped page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PageFlags {
     /// Reachable from user mode (CPL3).
     pub user: bool,
@@ -54,7 +54,7 @@ impl PageFlags {
 }
 
 /// A page-aligned range `[start, end)` identity mapped with `flags`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Mapping {
     pub start: u64,
     pub end: u64,

@@ -3,16 +3,17 @@
 use std::fmt;
 use std::path::Path;
 
-use hyperlight_common::boot::BootInfo;
+use hyperlight_common::boot::{BootInfo, SEED_SIZE};
 use hyperlight_common::{Arguments, Callable, FunctionOutput, ABI_VERSION, PRINT_FUNCTION};
 
 use crate::error::BuildError;
 use crate::func::host_functions::HostFunctions;
 use crate::mem::elf::ElfImage;
+use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
 use crate::sandbox::config::SandboxConfig;
-use crate::sandbox::sandbox::Sandbox;
+use crate::sandbox::sandbox::{Parts, Sandbox};
 use crate::vm::{self, cpu};
 
 /// Creates sandboxes: memory sizes, host functions, then a guest binary.
@@ -139,8 +140,7 @@ impl SandboxBuilder {
     /// Creates a sandbox running the guest ELF executable at `path`.
     pub fn build_from_file(self, path: impl AsRef<Path>) -> Result<Sandbox, BuildError> {
         let path = path.as_ref();
-        let bytes =
-            std::fs::read(path).map_err(|source| BuildError::ReadFile { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| BuildError::ReadFile { path: path.to_path_buf(), source })?;
         self.build_from_bytes(&bytes)
     }
 
@@ -149,31 +149,52 @@ impl SandboxBuilder {
     /// waits for calls.
     pub fn build_from_bytes(self, bytes: &[u8]) -> Result<Sandbox, BuildError> {
         let image = ElfImage::parse(bytes)?;
-        let layout = Layout::new(&image, &self.config.memory())?;
+        let shape = ImageShape::of(&image);
+        let layout = Layout::new(&shape, &self.config.memory())?;
         let mut mem = GuestMemory::new(layout.memory_size)
             .map_err(|source| BuildError::Memory { size: layout.memory_size, source })?;
         write_image(&image, bytes, &layout, &mut mem)?;
         let mut vm = vm::create(&mem)?;
         cpu::enter_user_mode(vm.as_mut(), &layout)?;
         let debug = self.debug.start()?;
-        Sandbox::start(vm, mem, layout, self.host_functions, self.config, guest_id(&image, bytes), debug)
-            .map_err(|e| BuildError::Init(Box::new(e)))
+        let parts = Parts { shape, layout, config: self.config, guest_id: GuestId::of(&image, bytes) };
+        Sandbox::start(vm, mem, parts, self.host_functions, debug)
     }
 }
 
-/// Identifies a guest program by what it loads: the bytes of its segments, where they
-/// go, and its entry point (not its symbols or debug information).
-fn guest_id(image: &ElfImage, bytes: &[u8]) -> u64 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(&image.entry().to_le_bytes());
-    for s in image.segments() {
-        h.update(&s.vaddr.to_le_bytes());
-        h.update(&s.mem_size.to_le_bytes());
-        let start = usize::try_from(s.file_offset).unwrap_or(usize::MAX);
-        let end = start.saturating_add(usize::try_from(s.file_size).unwrap_or(usize::MAX));
-        h.update(bytes.get(start..end).unwrap_or(&[]));
+/// Identifies a guest program by what it loads: the BLAKE3 hash of its entry point,
+/// and of each segment's place, size, permissions and bytes (not its symbols or debug
+/// information). Snapshots restore only into sandboxes of the same guest; 256 bits
+/// make it as unlikely for two guests to share an id as for BLAKE3 to collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GuestId(pub [u8; 32]);
+
+impl GuestId {
+    pub(crate) fn of(image: &ElfImage, bytes: &[u8]) -> GuestId {
+        let mut h = blake3::Hasher::new();
+        h.update(b"hyperlight guest id v1");
+        h.update(&[u8::from(image.kind() == crate::mem::elf::ElfKind::Pie)]);
+        h.update(&image.entry().to_le_bytes());
+        for s in image.segments() {
+            h.update(&s.vaddr.to_le_bytes());
+            h.update(&s.mem_size.to_le_bytes());
+            h.update(&[u8::from(s.writable) | (u8::from(s.executable) << 1)]);
+            let start = usize::try_from(s.file_offset).unwrap_or(usize::MAX);
+            let end = start.saturating_add(usize::try_from(s.file_size).unwrap_or(usize::MAX));
+            let data = bytes.get(start..end).unwrap_or(&[]);
+            h.update(&(data.len() as u64).to_le_bytes());
+            h.update(data);
+        }
+        GuestId(*h.finalize().as_bytes())
     }
-    (u64::from(h.finalize()) << 32) | (bytes.len() as u64 & 0xffff_ffff)
+}
+
+/// [`SEED_SIZE`] bytes from the host's CSPRNG (ChaCha, seeded from the OS), for the
+/// guest's `BootInfo::seed`.
+pub(crate) fn fresh_seed() -> [u8; SEED_SIZE] {
+    let mut seed = [0u8; SEED_SIZE];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
+    seed
 }
 
 /// Fills fresh guest memory: the ELF's segments, the boot information, the system
@@ -199,8 +220,83 @@ fn write_image(image: &ElfImage, bytes: &[u8], layout: &Layout, mem: &mut GuestM
         stack_size: layout.stack_size,
         image_base: layout.image_base.0,
         image_size: image_len,
+        seed: layout.seed.0,
     };
     mem.write(layout.boot_info, &boot.encode()).map_err(out_of_bounds)?;
+    mem.write(layout.seed, &fresh_seed()).map_err(out_of_bounds)?;
     cpu::write_system_pages(layout, mem).map_err(out_of_bounds)?;
     layout.page_plan.write(mem).map_err(out_of_bounds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guest id before BLAKE3: CRC-32 of what the guest loads, and its length.
+    fn crc_id(image: &ElfImage, bytes: &[u8]) -> u64 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&image.entry().to_le_bytes());
+        for s in image.segments() {
+            h.update(&s.vaddr.to_le_bytes());
+            h.update(&s.mem_size.to_le_bytes());
+            let start = usize::try_from(s.file_offset).unwrap();
+            h.update(&bytes[start..start + usize::try_from(s.file_size).unwrap()]);
+        }
+        (u64::from(h.finalize()) << 32) | (bytes.len() as u64 & 0xffff_ffff)
+    }
+
+    /// Another guest of the same length and the same CRC-32 id as `bytes`: four bytes of
+    /// its data segment changed, and the four after them chosen (CRC-32 is linear over
+    /// GF(2), so 32 bits can cancel any difference) to bring the CRC back.
+    fn crc_twin(bytes: &[u8]) -> Vec<u8> {
+        let image = ElfImage::parse(bytes).unwrap();
+        let data = image.segments().iter().find(|s| s.writable && s.file_size >= 8).expect("a data segment");
+        let at = usize::try_from(data.file_offset).unwrap();
+        let crc = |b: &[u8]| crc_id(&ElfImage::parse(b).unwrap(), b) >> 32;
+        let mut changed = bytes.to_vec();
+        changed[at..at + 4].copy_from_slice(b"evil");
+        let target = crc(&changed) ^ crc(bytes);
+        // The effect of each bit of bytes at+4..at+8 on the CRC, then Gaussian
+        // elimination for the bits that cancel `target`.
+        let mut rows: Vec<(u64, u32)> = (0..32u32)
+            .map(|bit| {
+                let mut b = bytes.to_vec();
+                b[at + 4 + (bit / 8) as usize] ^= 1 << (bit % 8);
+                (crc(&b) ^ crc(bytes), 1 << bit)
+            })
+            .collect();
+        let (mut want, mut flip) = (target, 0u32);
+        for pivot in (0..32).rev() {
+            let Some(i) = rows.iter().position(|r| r.0 >> pivot & 1 == 1) else { continue };
+            let row = rows.swap_remove(i);
+            for r in &mut rows {
+                if r.0 >> pivot & 1 == 1 {
+                    *r = (r.0 ^ row.0, r.1 ^ row.1);
+                }
+            }
+            if want >> pivot & 1 == 1 {
+                want ^= row.0;
+                flip ^= row.1;
+            }
+        }
+        assert_eq!(want, 0, "32 consecutive bits always reach every CRC-32 value");
+        for (i, byte) in flip.to_le_bytes().iter().enumerate() {
+            changed[at + 4 + i] ^= byte;
+        }
+        changed
+    }
+
+    #[test]
+    fn guests_with_the_same_crc_and_length_have_different_ids() {
+        // With CRC-32 plus length, a snapshot of one guest restored into this other
+        // one: it was four lines of algebra away.
+        let one = crate::mem::elf::tests::exec_image();
+        let other = crc_twin(&one);
+        assert_ne!(one, other);
+        assert_eq!(one.len(), other.len());
+        let (a, b) = (ElfImage::parse(&one).unwrap(), ElfImage::parse(&other).unwrap());
+        assert_eq!(crc_id(&a, &one), crc_id(&b, &other), "the old id collides");
+        assert_ne!(GuestId::of(&a, &one), GuestId::of(&b, &other));
+        assert_eq!(GuestId::of(&a, &one), GuestId::of(&a, &one));
+    }
 }

@@ -7,3 +7,4 @@ pub(crate) mod run;
 pub(crate) mod sandbox;
 pub(crate) mod snapshot;
 pub(crate) mod snapshot_file;
+pub(crate) mod snapshot_record;

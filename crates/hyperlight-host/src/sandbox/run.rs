@@ -4,11 +4,11 @@
 //! Every byte the guest wrote is copied out of guest memory and bounds-checked before
 //! it is decoded (see [`Sandbox::read_output`]).
 
-use hyperlight_common::message::{self, FunctionCall, FunctionResult, FRAME_HEADER};
+use hyperlight_common::message::{self, FrameError, FunctionCall, FunctionResult, FRAME_HEADER};
 use hyperlight_common::port::ExitPort;
 use hyperlight_common::{AbortKind, FunctionError, GuestAbort, Value, PAGE_SIZE};
 
-use crate::error::{CallError, Exception, GuestFault, ProtocolError};
+use crate::error::{CallError, Exception, GuestFault, MessageKind, ProtocolError, UnexpectedExit};
 use crate::mem::layout::GuestAddr;
 use crate::sandbox::sandbox::Sandbox;
 use crate::vm::interrupt::StopReason;
@@ -28,16 +28,12 @@ impl Sandbox {
                     Some(ExitPort::HostCall) => self.serve_host_call()?,
                     Some(ExitPort::Abort) => return Err(self.read_abort()),
                     Some(ExitPort::Fault) => return Err(self.read_fault(data)?),
-                    None => return Err(unexpected(format!("out to port {port:#x}"))),
+                    None => return Err(unexpected(UnexpectedExit::OutToPort(port))),
                 },
-                VmExit::IoIn { port } => return Err(unexpected(format!("in from port {port:#x}"))),
-                VmExit::Mmio { addr } => {
-                    return Err(unexpected(format!("access to guest physical address {addr:#x}, outside guest memory")))
-                }
-                VmExit::Halt => return Err(unexpected("hlt".to_string())),
-                VmExit::Shutdown => {
-                    return Err(CallError::TripleFault { registers: Box::new(self.vm.registers()?) })
-                }
+                VmExit::IoIn { port } => return Err(unexpected(UnexpectedExit::InFromPort(port))),
+                VmExit::Mmio { addr } => return Err(unexpected(UnexpectedExit::Mmio(addr))),
+                VmExit::Halt => return Err(unexpected(UnexpectedExit::Halt)),
+                VmExit::Shutdown => return Err(CallError::TripleFault { registers: Box::new(self.vm.registers()?) }),
                 // A kill or a deadline stops the call; any other interruption (a
                 // signal for someone else) resumes the guest where it was.
                 VmExit::Interrupted => match self.interrupt.interrupted() {
@@ -45,62 +41,61 @@ impl Sandbox {
                     Some(StopReason::Deadline(after)) => return Err(CallError::Timeout { after }),
                     None => continue,
                 },
-                VmExit::Other(reason) => {
-                    return Err(CallError::Hypervisor(crate::vm::HypervisorError::UnexpectedExit { reason }))
+                VmExit::Unhandled(reason) => {
+                    return Err(CallError::Hypervisor(crate::vm::HypervisorError::UnhandledExit(reason)))
                 }
             }
         }
     }
 
     /// Copies the frame in the output buffer out of guest memory and decodes it.
-    pub(crate) fn read_output<T: serde::de::DeserializeOwned>(&self, what: &'static str) -> Result<T, CallError> {
-        let bad = |detail: String| CallError::Protocol(ProtocolError::BadMessage { what, detail });
+    pub(crate) fn read_output<T: serde::de::DeserializeOwned>(&self, what: MessageKind) -> Result<T, CallError> {
+        let bad = |source: FrameError| CallError::Protocol(ProtocolError::BadMessage { what, source });
+        let unreadable = |source| CallError::Protocol(ProtocolError::Unreadable { what, source });
         let out = self.layout.output_buffer;
         let mut head = [0u8; FRAME_HEADER];
-        self.mem.read(out, &mut head).map_err(|e| bad(e.to_string()))?;
-        let len = u64::from(u32::from_le_bytes(head));
-        let room = self.layout.output_buffer_size - FRAME_HEADER as u64;
-        if len > room {
-            return Err(bad(format!("frame length {len} exceeds the {room} bytes of the output buffer")));
-        }
-        let len = usize::try_from(len).map_err(|_| bad(format!("frame length {len} too large")))?;
+        self.mem.read(out, &mut head).map_err(unreadable)?;
+        let length = u64::from(u32::from_le_bytes(head));
+        let capacity = self.layout.output_buffer_size.saturating_sub(FRAME_HEADER as u64);
+        let len = usize::try_from(length)
+            .ok()
+            .filter(|_| length <= capacity)
+            .ok_or(bad(FrameError::LengthOutOfRange { length, capacity }))?;
         let mut frame = vec![0u8; FRAME_HEADER + len];
-        self.mem.read(out, &mut frame).map_err(|e| bad(e.to_string()))?;
-        message::read_frame(&frame).map_err(|e| bad(e.to_string()))
+        self.mem.read(out, &mut frame).map_err(unreadable)?;
+        message::read_frame(&frame).map_err(bad)
     }
 
     /// Serves one host call: decode, check, run, and write the reply for the guest.
     fn serve_host_call(&mut self) -> Result<(), CallError> {
-        let call: FunctionCall = self.read_output("host function call")?;
+        let call: FunctionCall = self.read_output(MessageKind::HostFunctionCall)?;
         let result: FunctionResult = self.host_functions.call(&call.name, call.args);
         match self.write_input(&result) {
             Ok(()) => Ok(()),
-            Err(message::FrameError::TooLarge { size, capacity }) => {
+            Err(FrameError::TooLarge { size, capacity }) => {
                 let reply: FunctionResult = Err(FunctionError::TooLarge {
                     what: format!("result of host function {}", call.name),
                     size,
                     capacity,
                 });
-                self.write_input(&reply).map_err(|e| {
-                    CallError::Protocol(ProtocolError::BadMessage { what: "host call reply", detail: e.to_string() })
-                })
+                self.write_input(&reply)
+                    .map_err(|source| CallError::Encode { what: "a host call reply".into(), source })
             }
-            Err(e) => Err(CallError::Protocol(ProtocolError::BadMessage {
-                what: "host call reply",
-                detail: e.to_string(),
-            })),
+            Err(source) => {
+                Err(CallError::Encode { what: format!("the result of host function {}", call.name), source })
+            }
         }
     }
 
     /// The outcome of the call of `name`, from the output buffer.
     pub(crate) fn read_result(&self, name: &str) -> Result<Value, CallError> {
-        let result: FunctionResult = self.read_output("function result")?;
+        let result: FunctionResult = self.read_output(MessageKind::FunctionResult)?;
         result.map_err(|e| from_function_error(e, name))
     }
 
     /// The guest's abort record, as an error.
     fn read_abort(&self) -> CallError {
-        match self.read_output::<GuestAbort>("abort record") {
+        match self.read_output::<GuestAbort>(MessageKind::AbortRecord) {
             Ok(GuestAbort { kind: AbortKind::Panic, message }) => CallError::GuestPanic { message },
             Ok(GuestAbort { kind: AbortKind::OutOfMemory { requested }, message }) => {
                 CallError::GuestOutOfMemory { requested, message }
@@ -119,9 +114,9 @@ impl Sandbox {
         let mut regs = self.vm.registers()?;
         let sregs = self.vm.special_registers()?;
         let word = |i: u64| {
-            self.mem.read_u64(GuestAddr(regs.rsp.wrapping_add(8 * i))).map_err(|e| {
-                CallError::Protocol(ProtocolError::UnexpectedExit { what: format!("fault frame unreadable: {e}") })
-            })
+            self.mem
+                .read_u64(GuestAddr(regs.rsp.wrapping_add(8 * i)))
+                .map_err(|e| CallError::Protocol(ProtocolError::FaultFrame(e)))
         };
         let (rax, error_code, rip, rflags, rsp) = (word(0)?, word(1)?, word(2)?, word(4)?, word(5)?);
         regs.rax = rax;
@@ -146,8 +141,8 @@ impl Sandbox {
     }
 }
 
-fn unexpected(what: String) -> CallError {
-    CallError::Protocol(ProtocolError::UnexpectedExit { what })
+fn unexpected(exit: UnexpectedExit) -> CallError {
+    CallError::Protocol(ProtocolError::UnexpectedExit(exit))
 }
 
 /// The host's error for what the guest reported about the call of `function`.
@@ -164,7 +159,7 @@ fn from_function_error(e: FunctionError, function: &str) -> CallError {
         FunctionError::ReturnType { function, expected, got } => CallError::ReturnType { function, expected, got },
         FunctionError::HostFunctionFailed { name, message } => CallError::HostFunctionFailed { name, message },
         FunctionError::TooLarge { what, size, capacity } => CallError::TooLarge { what, size, capacity },
-        FunctionError::BadMessage { detail } => CallError::Protocol(ProtocolError::Rejected { detail }),
+        FunctionError::BadMessage { detail } => CallError::Protocol(ProtocolError::Rejected { message: detail }),
         FunctionError::Failed { message } => CallError::GuestFailed { function: function.to_string(), message },
     }
 }
@@ -179,22 +174,26 @@ mod tests {
     use super::*;
     use crate::func::host_functions::HostFunctions;
     use crate::mem::elf::ElfImage;
+    use crate::mem::image_shape::ImageShape;
     use crate::mem::layout::Layout;
     use crate::mem::memory::GuestMemory;
+    use crate::sandbox::builder::GuestId;
     use crate::sandbox::config::SandboxConfig;
+    use crate::sandbox::sandbox::Parts;
     use crate::vm::fake::{ScriptedVm, Step};
-    use crate::vm::{HypervisorError, Registers};
+    use crate::vm::{HypervisorError, Registers, UnhandledExit};
 
     /// A sandbox over a small synthetic image whose vCPU plays back `steps`.
     fn scripted(steps: Vec<Step>, regs: Registers) -> Sandbox {
         let bytes = crate::mem::elf::tests::exec_image();
-        let image = ElfImage::parse(&bytes).expect("test image");
+        let shape = ImageShape::of(&ElfImage::parse(&bytes).expect("test image"));
         let config = SandboxConfig::default();
-        let layout = Layout::new(&image, &config.memory()).expect("layout");
+        let layout = Layout::new(&shape, &config.memory()).expect("layout");
         let mem = GuestMemory::new(layout.memory_size).expect("memory");
         let mut vm = ScriptedVm::new(steps);
         vm.regs = regs;
-        Sandbox::assemble(Box::new(vm), mem, layout, HostFunctions::new(), config, None, 0)
+        let parts = Parts { shape, layout, config, guest_id: GuestId([0; 32]) };
+        Sandbox::assemble(Box::new(vm), mem, parts, HostFunctions::new(), None).expect("sandbox")
     }
 
     fn ready() -> Step {
@@ -215,17 +214,15 @@ mod tests {
 
     #[test]
     fn exits_the_protocol_has_no_use_for_are_typed_errors() {
-        for (exit, port_or_addr) in [
-            (VmExit::IoIn { port: 0x10 }, "in from port 0x10"),
-            (VmExit::IoOut { port: 0x99, data: 0 }, "out to port 0x99"),
-            (VmExit::Mmio { addr: 0xdead_0000 }, "0xdead0000"),
-            (VmExit::Halt, "hlt"),
+        for (exit, expected) in [
+            (VmExit::IoIn { port: 0x10 }, UnexpectedExit::InFromPort(0x10)),
+            (VmExit::IoOut { port: 0x99, data: 0 }, UnexpectedExit::OutToPort(0x99)),
+            (VmExit::Mmio { addr: 0xdead_0000 }, UnexpectedExit::Mmio(0xdead_0000)),
+            (VmExit::Halt, UnexpectedExit::Halt),
         ] {
             let mut sb = scripted(vec![Step::Exit(exit)], Registers::default());
             match sb.call::<()>("Anything", ()) {
-                Err(CallError::Protocol(ProtocolError::UnexpectedExit { what })) => {
-                    assert!(what.contains(port_or_addr), "{what}")
-                }
+                Err(CallError::Protocol(ProtocolError::UnexpectedExit(what))) => assert_eq!(what, expected),
                 other => panic!("{other:?}"),
             }
         }
@@ -238,11 +235,10 @@ mod tests {
             Err(CallError::Hypervisor(HypervisorError::Operation { operation: "KVM_RUN", .. })) => {}
             other => panic!("{other:?}"),
         }
-        let mut sb = scripted(vec![Step::Exit(VmExit::Other("KVM_EXIT_INTERNAL_ERROR".into()))], Registers::default());
+        let internal = UnhandledExit::InternalError { suberror: 1 };
+        let mut sb = scripted(vec![Step::Exit(VmExit::Unhandled(internal))], Registers::default());
         match sb.call::<()>("Anything", ()) {
-            Err(CallError::Hypervisor(HypervisorError::UnexpectedExit { reason })) => {
-                assert!(reason.contains("INTERNAL_ERROR"))
-            }
+            Err(CallError::Hypervisor(HypervisorError::UnhandledExit(reason))) => assert_eq!(reason, internal),
             other => panic!("{other:?}"),
         }
     }

@@ -7,14 +7,25 @@ use std::time::Duration;
 use hyperlight_common::message::{self, FunctionCall};
 use hyperlight_common::{Arguments, ReturnType, Value};
 
-use crate::error::CallError;
+use crate::error::{BuildError, CallError};
 use crate::func::host_functions::HostFunctions;
+use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
+use crate::sandbox::builder::GuestId;
 use crate::sandbox::config::SandboxConfig;
-use crate::vm::interrupt::{Deadline, Interrupt, InterruptHandle};
+use crate::vm::interrupt::{Deadline, Interrupt, InterruptHandle, InterruptSignalError};
 use crate::vm::pool::{self, Pooled};
 use crate::vm::{Backend, Registers, SpecialRegisters};
+
+/// What a sandbox is made of besides its VM, memory and host functions.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub shape: ImageShape,
+    pub layout: Layout,
+    pub config: SandboxConfig,
+    pub guest_id: GuestId,
+}
 
 /// A guest running in its own VM, waiting for calls.
 ///
@@ -26,6 +37,8 @@ pub struct Sandbox {
     // Both go to the VM pool when the sandbox is dropped (see `Drop`).
     pub(crate) vm: ManuallyDrop<Box<dyn Backend>>,
     pub(crate) mem: ManuallyDrop<GuestMemory>,
+    /// What `layout` was computed from (snapshots save it).
+    pub(crate) shape: ImageShape,
     pub(crate) layout: Layout,
     pub(crate) host_functions: HostFunctions,
     pub(crate) config: SandboxConfig,
@@ -36,7 +49,7 @@ pub struct Sandbox {
     pub(crate) interrupt: Arc<Interrupt>,
     /// Identifies the guest program (its loaded bytes): snapshots restore only into
     /// sandboxes of the same guest.
-    pub(crate) guest_id: u64,
+    pub(crate) guest_id: GuestId,
     /// Set by a fault, a kill or a deadline: the guest's state is unknown, so every call
     /// fails until a restore.
     pub(crate) poisoned: bool,
@@ -63,18 +76,20 @@ impl Sandbox {
     pub(crate) fn start(
         vm: Box<dyn Backend>,
         mem: GuestMemory,
-        layout: Layout,
+        parts: Parts,
         host_functions: HostFunctions,
-        config: SandboxConfig,
-        guest_id: u64,
         debug: crate::debug::DebugState,
-    ) -> Result<Sandbox, CallError> {
-        let mut sandbox = Sandbox::assemble(vm, mem, layout, host_functions, config, None, guest_id);
+    ) -> Result<Sandbox, BuildError> {
+        let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, None)?;
         sandbox.debug = debug;
-        sandbox.run_call(Some(config.init_timeout))?;
-        let regs = sandbox.vm.registers()?;
-        let sregs = sandbox.vm.special_registers()?;
-        sandbox.ready = Some((regs, sregs));
+        let init = |sandbox: &mut Sandbox| -> Result<(), CallError> {
+            sandbox.run_call(Some(sandbox.config.init_timeout))?;
+            let regs = sandbox.vm.registers()?;
+            let sregs = sandbox.vm.special_registers()?;
+            sandbox.ready = Some((regs, sregs));
+            Ok(())
+        };
+        init(&mut sandbox).map_err(|e| BuildError::Init(Box::new(e)))?;
         Ok(sandbox)
     }
 
@@ -82,16 +97,16 @@ impl Sandbox {
     pub(crate) fn assemble(
         mut vm: Box<dyn Backend>,
         mem: GuestMemory,
-        layout: Layout,
+        parts: Parts,
         host_functions: HostFunctions,
-        config: SandboxConfig,
         ready: Option<(Registers, SpecialRegisters)>,
-        guest_id: u64,
-    ) -> Sandbox {
-        let interrupt = Interrupt::new(vm.interrupt_flag());
-        Sandbox {
+    ) -> Result<Sandbox, InterruptSignalError> {
+        let interrupt = Interrupt::new(vm.interrupt_flag())?;
+        let Parts { shape, layout, config, guest_id } = parts;
+        Ok(Sandbox {
             vm: ManuallyDrop::new(vm),
             mem: ManuallyDrop::new(mem),
+            shape,
             layout,
             host_functions,
             config,
@@ -100,7 +115,7 @@ impl Sandbox {
             guest_id,
             poisoned: false,
             debug: crate::debug::DebugState::default(),
-        }
+        })
     }
 
     /// Whether a fault, kill or deadline left the guest in an unknown state: then every
@@ -189,10 +204,8 @@ impl Sandbox {
     /// Writes a framed message into the input buffer.
     pub(crate) fn write_input<T: serde::Serialize>(&mut self, msg: &T) -> Result<(), message::FrameError> {
         let size = self.layout.input_buffer_size;
-        let buf = self
-            .mem
-            .slice_mut(self.layout.input_buffer, size)
-            .map_err(|_| message::FrameError::NoHeader)?;
+        // The layout put the input buffer inside guest memory.
+        let buf = self.mem.slice_mut(self.layout.input_buffer, size).map_err(|_| message::FrameError::NoHeader)?;
         message::write_frame(buf, msg).map(|_| ())
     }
 
@@ -223,9 +236,6 @@ fn typed<R: ReturnType>(name: &str, value: Value) -> Result<R, CallError> {
 fn to_large(e: message::FrameError, what: impl FnOnce() -> String) -> CallError {
     match e {
         message::FrameError::TooLarge { size, capacity } => CallError::TooLarge { what: what(), size, capacity },
-        other => CallError::Protocol(crate::error::ProtocolError::BadMessage {
-            what: "input frame",
-            detail: other.to_string(),
-        }),
+        source => CallError::Encode { what: what(), source },
     }
 }

@@ -15,13 +15,15 @@
 
 use std::sync::Arc;
 
-use crate::error::SnapshotError;
+use crate::error::{CallError, SnapshotError, SnapshotMismatch};
 use crate::func::host_functions::HostFunctions;
 use crate::mem::image::Image;
+use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
+use crate::sandbox::builder::{fresh_seed, GuestId};
 use crate::sandbox::config::SandboxConfig;
-use crate::sandbox::sandbox::Sandbox;
+use crate::sandbox::sandbox::{Parts, Sandbox};
 use crate::vm::pool;
 use crate::vm::{self, Registers, SpecialRegisters, VcpuState};
 
@@ -52,11 +54,13 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub(crate) struct SnapshotInner {
     pub image: Arc<Image>,
+    /// What the layout was computed from (saved in files instead of the layout).
+    pub shape: ImageShape,
     pub layout: Layout,
     pub vcpu: VcpuState,
     pub ready: Option<(Registers, SpecialRegisters)>,
     pub config: SandboxConfig,
-    pub guest_id: u64,
+    pub guest_id: GuestId,
 }
 
 impl Snapshot {
@@ -68,10 +72,10 @@ impl Snapshot {
 }
 
 /// A debugger hook's failure during a snapshot or restore.
-fn snapshot_error(e: crate::error::CallError) -> SnapshotError {
+fn snapshot_error(e: CallError) -> SnapshotError {
     match e {
-        crate::error::CallError::Hypervisor(h) => SnapshotError::Hypervisor(h),
-        other => SnapshotError::Memory(std::io::Error::other(other.to_string())),
+        CallError::Hypervisor(h) => SnapshotError::Hypervisor(h),
+        other => SnapshotError::Debugger(Box::new(other)),
     }
 }
 
@@ -102,6 +106,7 @@ impl Sandbox {
         Ok(Snapshot {
             inner: Arc::new(SnapshotInner {
                 image,
+                shape: self.shape.clone(),
                 layout: self.layout.clone(),
                 vcpu,
                 ready: self.ready,
@@ -120,10 +125,10 @@ impl Sandbox {
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
         let s = &snapshot.inner;
         if s.guest_id != self.guest_id {
-            return Err(SnapshotError::Mismatch { what: "the snapshot is of another guest program" });
+            return Err(SnapshotError::Mismatch(SnapshotMismatch::Guest));
         }
         if s.layout != self.layout {
-            return Err(SnapshotError::Mismatch { what: "the snapshot has another memory layout" });
+            return Err(SnapshotError::Mismatch(SnapshotMismatch::Layout));
         }
         let result = self.put_back(s).and_then(|()| self.debug_breakpoints_in().map_err(snapshot_error));
         // Only a complete restore makes the guest's state known again.
@@ -142,7 +147,14 @@ impl Sandbox {
         }
         self.vm.set_vcpu_state(&s.vcpu)?;
         self.ready = s.ready;
-        Ok(())
+        self.reseed()
+    }
+
+    /// A fresh random seed for the guest (`BootInfo::seed`): after a restore and in a
+    /// sandbox made from a snapshot, so that no two tenants of one snapshot derive the
+    /// same random numbers.
+    fn reseed(&mut self) -> Result<(), SnapshotError> {
+        self.mem.write(self.layout.seed, &fresh_seed()).map_err(|e| SnapshotError::Memory(std::io::Error::other(e)))
     }
 
     /// A new, independent sandbox in the state of `snapshot`, ready to call, with the
@@ -168,6 +180,9 @@ impl Sandbox {
             }
         };
         vm.set_vcpu_state(&s.vcpu)?;
-        Ok(Sandbox::assemble(vm, mem, s.layout.clone(), host_functions, s.config, s.ready, s.guest_id))
+        let parts = Parts { shape: s.shape.clone(), layout: s.layout.clone(), config: s.config, guest_id: s.guest_id };
+        let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, s.ready)?;
+        sandbox.reseed()?;
+        Ok(sandbox)
     }
 }

@@ -8,6 +8,7 @@
 
 use hyperlight_common::port::ExitPort;
 
+use crate::error::VcpuStateError;
 use crate::mem::layout::Layout;
 use crate::mem::memory::{GuestMemory, OutOfBounds};
 use crate::vm::stubs::{exception_stubs, STUB_COUNT, STUB_SIZE};
@@ -15,6 +16,8 @@ use crate::vm::{Backend, DescriptorTable, HypervisorError, Registers, Segment, S
 
 /// Kernel code segment (the stubs run here).
 const KERNEL_CODE: u16 = 0x08;
+/// User 32-bit code segment, RPL 3 (unused, but user mode can load it).
+const USER_CODE32: u16 = 0x18 | 3;
 /// User data segment, RPL 3.
 const USER_DATA: u16 = 0x20 | 3;
 /// User 64-bit code segment, RPL 3.
@@ -42,7 +45,7 @@ const CR0_PG: u64 = 1 << 31;
 const CR4_PAE: u64 = 1 << 5;
 const CR4_OSFXSR: u64 = 1 << 9;
 const CR4_OSXMMEXCPT: u64 = 1 << 10;
-const CR4_OSXSAVE: u64 = 1 << 18;
+pub(crate) const CR4_OSXSAVE: u64 = 1 << 18;
 const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
 const EFER_NXE: u64 = 1 << 11;
@@ -53,33 +56,53 @@ const RFLAGS_INITIAL: u64 = 0x2;
 /// reserved bit 1 (never IF or IOPL, which user mode cannot set).
 const RFLAGS_USER_BITS: u64 = 0x1 | 0x2 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4_0000 | 0x20_0000;
 
-/// Checks that a vCPU state from outside (a snapshot file) is user mode in `layout`,
-/// as the host sets it up: the code and stack segments, task register, descriptor
-/// tables, control registers and page-table root are the host's, and the flags are
-/// user-mode flags. (Data segments and the FS/GS bases are the guest's own business:
-/// in 64-bit mode they grant nothing.)
-pub(crate) fn check_user_state(sregs: &SpecialRegisters, rflags: u64, layout: &Layout) -> Result<(), String> {
-    let expected = user_special_registers(layout, sregs.apic_base, sregs.cr4 & CR4_OSXSAVE != 0);
-    // The CPU sets accessed bits; compare the rest.
-    let seg = |s: &Segment| Segment { type_: s.type_ | 1, ..*s };
-    let checks = [
-        ("CS", seg(&sregs.cs) == seg(&expected.cs)),
-        ("SS", seg(&sregs.ss) == seg(&expected.ss)),
-        ("TR", sregs.tr == expected.tr),
-        ("GDTR", sregs.gdt == expected.gdt),
-        ("IDTR", sregs.idt == expected.idt),
-        ("CR0", sregs.cr0 == expected.cr0),
-        ("CR3", sregs.cr3 == expected.cr3),
-        ("CR4", sregs.cr4 == expected.cr4),
-        ("EFER", sregs.efer == expected.efer),
-    ];
-    if let Some((what, _)) = checks.iter().find(|(_, ok)| !ok) {
-        return Err(format!("{what} is not the host's user-mode value for this layout"));
-    }
+/// The parts of the special registers user mode can change: the data segment
+/// registers (a CPL3 guest may load them with its own selectors, and under PVM write
+/// the FS and GS bases) and CR2 (written by its page faults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UserSegments {
+    pub ds: Segment,
+    pub es: Segment,
+    pub fs: Segment,
+    pub gs: Segment,
+    pub cr2: u64,
+}
+
+/// Checks that `rflags` is a value user code can hold.
+pub(crate) fn check_user_flags(rflags: u64) -> Result<(), VcpuStateError> {
     if rflags & !RFLAGS_USER_BITS != 0 || rflags & 2 == 0 {
-        return Err(format!("RFLAGS {rflags:#x} is not a user-mode value"));
+        return Err(VcpuStateError::Rflags(rflags));
     }
     Ok(())
+}
+
+/// The special registers of user mode in `layout` with the data segments and CR2 of
+/// `user` (from a snapshot file), after checking that user mode could have loaded
+/// each segment: a null (unusable) one, or one of the three user descriptors of our
+/// GDT, with DPL 3. Everything else is the host's value for the layout, never the
+/// file's.
+pub(crate) fn user_state(
+    layout: &Layout,
+    apic_base: u64,
+    xsave: bool,
+    user: &UserSegments,
+) -> Result<SpecialRegisters, VcpuStateError> {
+    for (register, s) in [("DS", &user.ds), ("ES", &user.es), ("FS", &user.fs), ("GS", &user.gs)] {
+        let null = s.unusable && s.selector & !3 == 0;
+        let user_descriptor =
+            [USER_DATA, USER_CODE, USER_CODE32].contains(&s.selector) && s.dpl == 3 && s.s && s.present;
+        if !(null || user_descriptor) {
+            return Err(VcpuStateError::Selector { register, selector: s.selector });
+        }
+    }
+    Ok(SpecialRegisters {
+        ds: user.ds,
+        es: user.es,
+        fs: user.fs,
+        gs: user.gs,
+        cr2: user.cr2,
+        ..user_special_registers(layout, apic_base, xsave)
+    })
 }
 
 /// Writes the GDT, TSS, IDT and exception stubs into their pages.

@@ -36,7 +36,7 @@ impl Backend for ScriptedVm {
             Some(Step::Fail(operation)) => {
                 Err(HypervisorError::Operation { operation, source: std::io::Error::from_raw_os_error(libc::EFAULT) })
             }
-            None => Ok(VmExit::Other("script ended".into())),
+            None => Ok(VmExit::Unhandled(crate::vm::UnhandledExit::Other { reason: u32::MAX })),
         }
     }
     fn registers(&self) -> Result<Registers, HypervisorError> {
@@ -62,7 +62,7 @@ impl Backend for ScriptedVm {
     fn interrupt_flag(&mut self) -> *const AtomicU8 {
         &*self.flag
     }
-    fn vcpu_state(&self) -> Result<VcpuState, HypervisorError> {
+    fn vcpu_state(&mut self) -> Result<VcpuState, HypervisorError> {
         Ok(VcpuState { regs: self.regs, sregs: self.sregs, xsave: vec![0; 4096], debug: Default::default(), xcr0: 0 })
     }
     fn set_vcpu_state(&mut self, state: &VcpuState) -> Result<(), HypervisorError> {

@@ -26,7 +26,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// Why a call was stopped from outside.
@@ -60,28 +60,142 @@ pub(crate) struct Interrupt {
     state: Mutex<State>,
 }
 
-/// The signal sent to a vCPU thread to force it out of the guest: `SIGRTMIN + 4`.
-/// Its handler does nothing and is installed with `SA_RESTART`, so system calls in
-/// host functions are not disturbed.
+/// The signal sent to a vCPU thread to force it out of the guest: by default
+/// `SIGRTMIN + 4`, or the one chosen with [`set_interrupt_signal`]. Its handler does
+/// nothing and is installed with `SA_RESTART`, so system calls in host functions are
+/// not disturbed.
 pub fn interrupt_signal() -> libc::c_int {
+    let state = signal_state();
+    state.installed.or(state.chosen).unwrap_or_else(default_signal)
+}
+
+fn default_signal() -> libc::c_int {
     libc::SIGRTMIN() + 4
 }
 
-extern "C" fn on_interrupt_signal(_: libc::c_int) {}
+/// Why the interrupt signal could not be chosen or its handler installed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterruptSignalError {
+    /// The number is not a signal that can be caught.
+    #[error("signal {signal} cannot interrupt vCPUs (choose a real-time signal, SIGRTMIN..=SIGRTMAX)")]
+    Invalid {
+        /// The signal asked for.
+        signal: libc::c_int,
+    },
+    /// The application already handles this signal; hyperlight does not replace its
+    /// handler. Choose another one with [`set_interrupt_signal`].
+    #[error(
+        "signal {signal} already has a handler that is not hyperlight's; choose another with set_interrupt_signal"
+    )]
+    Taken {
+        /// The signal.
+        signal: libc::c_int,
+    },
+    /// The signal is chosen once per process, before the first sandbox.
+    #[error("the interrupt signal is already {current}; it can only be chosen before the first sandbox")]
+    AlreadyChosen {
+        /// The signal in use.
+        current: libc::c_int,
+    },
+    /// `sigaction` failed.
+    #[error("cannot install the handler of signal {signal} (errno {errno})")]
+    Install {
+        /// The signal.
+        signal: libc::c_int,
+        /// The OS error number.
+        errno: i32,
+    },
+}
 
-fn install_signal_handler() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: sigaction with a zeroed struct, an empty mask and a handler that
-        // does nothing (async-signal-safe); the old action is not needed.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_interrupt_signal as extern "C" fn(libc::c_int) as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(interrupt_signal(), &sa, std::ptr::null_mut());
+/// The signal the application chose (if it did), and the one whose handler is
+/// installed (once that succeeded; it never changes after).
+#[derive(Debug, Clone, Copy)]
+struct SignalState {
+    chosen: Option<libc::c_int>,
+    installed: Option<libc::c_int>,
+}
+
+static SIGNAL: Mutex<SignalState> = Mutex::new(SignalState { chosen: None, installed: None });
+
+fn signal_state() -> MutexGuard<'static, SignalState> {
+    // Every update is one store, so a poisoned lock is still consistent.
+    SIGNAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Chooses the signal that interrupts vCPU threads (see [`interrupt_signal`]), for an
+/// application that uses `SIGRTMIN + 4` itself. Call it once, before the first
+/// sandbox is created; it checks that the signal can be caught and has no handler yet.
+///
+/// ```
+/// hyperlight_host::set_interrupt_signal(libc::SIGRTMIN() + 6)?;
+/// assert_eq!(hyperlight_host::interrupt_signal(), libc::SIGRTMIN() + 6);
+/// # Ok::<(), hyperlight_host::InterruptSignalError>(())
+/// ```
+pub fn set_interrupt_signal(signal: libc::c_int) -> Result<(), InterruptSignalError> {
+    check_signal(signal)?;
+    let mut state = signal_state();
+    match state.installed {
+        Some(current) if current != signal => Err(InterruptSignalError::AlreadyChosen { current }),
+        _ => {
+            state.chosen = Some(signal);
+            Ok(())
         }
-    });
+    }
+}
+
+fn check_signal(signal: libc::c_int) -> Result<(), InterruptSignalError> {
+    vmm_sys_util::signal::validate_signal_num(signal).map_err(|_| InterruptSignalError::Invalid { signal })?;
+    if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+        return Err(InterruptSignalError::Invalid { signal });
+    }
+    Ok(())
+}
+
+extern "C" fn on_interrupt_signal(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+/// Installs the handler of the interrupt signal, once per process; every sandbox
+/// creation asks, and every one gets the same answer.
+///
+/// Not `vmm_sys_util::signal::register_signal_handler`: it installs without
+/// `SA_RESTART`, so a kill landing while a host function sleeps in a system call
+/// would make that call fail with EINTR. The signal number is checked with
+/// vmm-sys-util's `validate_signal_num` (in [`set_interrupt_signal`] and here).
+pub(crate) fn install_signal_handler() -> Result<libc::c_int, InterruptSignalError> {
+    let mut state = signal_state();
+    if let Some(signal) = state.installed {
+        return Ok(signal);
+    }
+    let signal = state.chosen.unwrap_or_else(default_signal);
+    check_signal(signal)?;
+    // SAFETY: a zeroed sigaction is a valid plain C struct; with a null new action,
+    // sigaction only reads the current one into it. The result is checked.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) } != 0 {
+        return Err(InterruptSignalError::Install { signal, errno: errno() });
+    }
+    if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
+        return Err(InterruptSignalError::Taken { signal });
+    }
+    // SAFETY: a zeroed sigaction is a valid plain C struct; the handler does nothing,
+    // so it is async-signal-safe; the mask is emptied by sigemptyset on a struct we
+    // own. The result is checked.
+    let installed = unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_interrupt_signal as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(signal, &sa, std::ptr::null_mut())
+    };
+    if installed != 0 {
+        return Err(InterruptSignalError::Install { signal, errno: errno() });
+    }
+    state.installed = Some(signal);
+    Ok(signal)
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 fn current_tid() -> libc::pid_t {
@@ -91,15 +205,16 @@ fn current_tid() -> libc::pid_t {
 }
 
 impl Interrupt {
-    /// For a VM whose backend exits at once while `*flag != 0`.
-    pub(crate) fn new(flag: *const AtomicU8) -> Arc<Interrupt> {
-        install_signal_handler();
+    /// For a VM whose backend exits at once while `*flag != 0`. Installs the
+    /// interrupt signal's handler the first time.
+    pub(crate) fn new(flag: *const AtomicU8) -> Result<Arc<Interrupt>, InterruptSignalError> {
+        install_signal_handler()?;
         if !flag.is_null() {
             // SAFETY: the backend just handed out this pointer to its live flag. A VM
             // reused from the pool starts with no stale stop request.
             unsafe { (*flag).store(0, Ordering::SeqCst) };
         }
-        Arc::new(Interrupt { state: Mutex::new(State { call: 0, running: false, tid: 0, stop: None, flag }) })
+        Ok(Arc::new(Interrupt { state: Mutex::new(State { call: 0, running: false, tid: 0, stop: None, flag }) }))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -260,14 +375,18 @@ impl Timer {
 /// A pending deadline; dropping it cancels it.
 #[derive(Debug)]
 pub(crate) struct Deadline {
-    key: (Instant, u64),
+    /// `None`: so far in the future that `Instant` cannot hold it; it never fires.
+    key: Option<(Instant, u64)>,
 }
 
 impl Deadline {
-    /// Stops call `call` of `interrupt` after `after`.
+    /// Stops call `call` of `interrupt` after `after`. A deadline past what `Instant`
+    /// can represent (`Duration::MAX`, say) never fires: the same as no deadline.
     pub(crate) fn start(interrupt: &Arc<Interrupt>, call: u64, after: Duration) -> Deadline {
+        let Some(when) = Instant::now().checked_add(after) else {
+            return Deadline { key: None };
+        };
         let t = timer();
-        let when = Instant::now() + after;
         let key = (when, NEXT_TIMER.fetch_add(1, Ordering::Relaxed));
         let mut map = t.deadlines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let earliest = map.keys().next().is_none_or(|k| key < *k);
@@ -276,14 +395,14 @@ impl Deadline {
         if earliest {
             t.wake.notify_one();
         }
-        Deadline { key }
+        Deadline { key: Some(key) }
     }
 }
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        if let Some(t) = TIMER.get() {
-            t.deadlines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.key);
+        if let (Some(t), Some(key)) = (TIMER.get(), self.key) {
+            t.deadlines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
         }
     }
 }

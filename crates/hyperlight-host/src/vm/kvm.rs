@@ -6,16 +6,17 @@
 use std::io;
 use std::sync::OnceLock;
 
-use kvm_bindings::{
-    kvm_debugregs, kvm_dtable, kvm_segment, kvm_userspace_memory_region, kvm_xcrs, kvm_xsave, CpuId, KVM_MAX_CPUID_ENTRIES,
-    KVM_MEM_LOG_DIRTY_PAGES,
-};
 use hyperlight_common::port::ExitPort;
+use kvm_bindings::{
+    kvm_debugregs, kvm_dtable, kvm_segment, kvm_userspace_memory_region, kvm_xcrs, kvm_xsave, CpuId,
+    KVM_MAX_CPUID_ENTRIES, KVM_MEM_LOG_DIRTY_PAGES,
+};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::mem::memory::GuestMemory;
 use crate::vm::{
-    Backend, DebugRegisters, DescriptorTable, HypervisorError, Registers, Segment, SpecialRegisters, VcpuState, VmExit,
+    Backend, DebugRegisters, DescriptorTable, HypervisorError, Registers, Segment, SpecialRegisters, UnhandledExit,
+    VcpuState, VmExit,
 };
 
 const DEVICE: &str = "/dev/kvm";
@@ -41,9 +42,8 @@ fn op(operation: &'static str) -> impl Fn(kvm_ioctls::Error) -> HypervisorError 
 fn system() -> Result<&'static KvmSystem, HypervisorError> {
     let s = SYSTEM.get_or_init(|| {
         let kvm = Kvm::new().map_err(|e| ("open", e.errno()))?;
-        let cpuid = kvm
-            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-            .map_err(|e| ("KVM_GET_SUPPORTED_CPUID", e.errno()))?;
+        let cpuid =
+            kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(|e| ("KVM_GET_SUPPORTED_CPUID", e.errno()))?;
         let has_xsave = cpuid.as_slice().iter().any(|e| e.function == 1 && e.ecx & (1 << 26) != 0);
         let xcr0 = cpuid
             .as_slice()
@@ -84,6 +84,11 @@ pub(crate) struct KvmVm {
     /// DR6, and every exception reaches the host through its fault port, which clears
     /// this. So a restore skips KVM_SET_DEBUGREGS when they would not change.
     debug_set: Option<DebugRegisters>,
+    /// The last exit was one KVM completes only at the next `KVM_RUN` (an `in`, an
+    /// `out`, an MMIO access): the completion writes RAX and moves RIP, and would do
+    /// so *after* the host set new registers for the next tenant. See
+    /// [`KvmVm::flush_completion`].
+    completion_pending: bool,
 }
 
 impl KvmVm {
@@ -111,13 +116,62 @@ impl KvmVm {
             operation: "KVM_SET_USER_MEMORY_REGION",
             source: io::Error::from(io::ErrorKind::InvalidInput),
         })?;
-        Ok(KvmVm { vcpu, vm, xcr0: sys.xcr0, memory_size, xcr0_set: None, debug_set: None })
+        Ok(KvmVm { vcpu, vm, xcr0: sys.xcr0, memory_size, xcr0_set: None, debug_set: None, completion_pending: false })
     }
 }
 
 impl KvmVm {
+    /// Finishes the operation the last exit left pending, without running a guest
+    /// instruction: a `KVM_RUN` with `immediate_exit` set completes pending I/O and
+    /// MMIO first and then returns `EINTR` (KVM's API documentation, "immediate_exit").
+    ///
+    /// Called before the host sets vCPU state (restore, a pooled VM handed out, a
+    /// reset after a panic), and at once after an `in` or an MMIO read, which only a
+    /// hostile guest does. Without it a guest's `in` on an exit port would be
+    /// completed on the next tenant's registers: RAX written and RIP moved past the
+    /// first guest's instruction.
+    ///
+    /// The flag is the one kill uses. A kill landing during the flush is lost, which
+    /// is harmless: the flush runs only while the host is between runs of a call that
+    /// is ending anyway (with a protocol error or a reset), or between calls, when
+    /// no kill applies.
+    fn flush_completion(&mut self) -> Result<(), HypervisorError> {
+        if !self.completion_pending {
+            return Ok(());
+        }
+        // SAFETY: `interrupt_flag` points into this vCPU's kvm_run mapping, alive as
+        // long as `self`.
+        let flag = unsafe { &*self.interrupt_flag() };
+        let before = flag.swap(1, std::sync::atomic::Ordering::SeqCst);
+        let result = self.vcpu.run().map(|_| ());
+        flag.store(before, std::sync::atomic::Ordering::SeqCst);
+        match result {
+            Ok(()) => {}
+            Err(e) if e.errno() == libc::EINTR => {}
+            Err(e) => return Err(op("KVM_RUN (completing pending I/O)")(e)),
+        }
+        self.completion_pending = false;
+        Ok(())
+    }
+
     /// KVM_RUN, with its exit translated.
     fn run_vcpu(&mut self) -> Result<VmExit, HypervisorError> {
+        // This run completes whatever the last exit left pending, on the guest's own
+        // state: nothing is pending once it returns, unless its exit says so.
+        self.completion_pending = false;
+        let exit = self.translate_run();
+        if let Ok(VmExit::IoOut { .. } | VmExit::IoIn { .. } | VmExit::Mmio { .. }) = &exit {
+            self.completion_pending = true;
+        }
+        if let Ok(VmExit::IoIn { .. } | VmExit::Mmio { .. }) = &exit {
+            // Only a hostile guest reads a port or unbacked memory: complete it now,
+            // on its own state, so that nothing of it outlives this exit.
+            self.flush_completion()?;
+        }
+        exit
+    }
+
+    fn translate_run(&mut self) -> Result<VmExit, HypervisorError> {
         match self.vcpu.run() {
             Ok(VcpuExit::IoOut(port, data)) => Ok(VmExit::IoOut { port, data: data.first().copied().unwrap_or(0) }),
             Ok(VcpuExit::IoIn(port, data)) => {
@@ -137,12 +191,10 @@ impl KvmVm {
                 // SAFETY: for KVM_EXIT_INTERNAL_ERROR the kernel fills the `internal`
                 // member of the exit union; it is plain integers.
                 let suberror = unsafe { sub.internal.suberror };
-                Ok(VmExit::Other(format!("KVM_EXIT_INTERNAL_ERROR, suberror {suberror}")))
+                Ok(VmExit::Unhandled(UnhandledExit::InternalError { suberror }))
             }
-            Ok(VcpuExit::FailEntry(reason, cpu)) => {
-                Ok(VmExit::Other(format!("KVM_EXIT_FAIL_ENTRY, reason {reason:#x} on cpu {cpu}")))
-            }
-            Ok(other) => Ok(VmExit::Other(format!("{other:?}"))),
+            Ok(VcpuExit::FailEntry(reason, cpu)) => Ok(VmExit::Unhandled(UnhandledExit::EntryFailed { reason, cpu })),
+            Ok(_) => Ok(VmExit::Unhandled(UnhandledExit::Other { reason: self.vcpu.get_kvm_run().exit_reason })),
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Ok(VmExit::Interrupted),
             Err(e) => Err(op("KVM_RUN")(e)),
         }
@@ -192,7 +244,9 @@ impl Backend for KvmVm {
     fn run(&mut self) -> Result<VmExit, HypervisorError> {
         let exit = self.run_vcpu();
         match &exit {
-            Ok(VmExit::IoOut { port, .. }) if ExitPort::from_port(*port) == Some(ExitPort::Fault) => self.debug_set = None,
+            Ok(VmExit::IoOut { port, .. }) if ExitPort::from_port(*port) == Some(ExitPort::Fault) => {
+                self.debug_set = None
+            }
             Ok(VmExit::IoOut { .. } | VmExit::Interrupted | VmExit::Mmio { .. } | VmExit::IoIn { .. }) => {}
             _ => self.debug_set = None,
         }
@@ -224,6 +278,7 @@ impl Backend for KvmVm {
     }
 
     fn set_registers(&mut self, r: &Registers) -> Result<(), HypervisorError> {
+        self.flush_completion()?;
         let k = kvm_bindings::kvm_regs {
             rax: r.rax,
             rbx: r.rbx,
@@ -271,6 +326,7 @@ impl Backend for KvmVm {
     }
 
     fn set_special_registers(&mut self, s: &SpecialRegisters) -> Result<(), HypervisorError> {
+        self.flush_completion()?;
         let k = kvm_bindings::kvm_sregs {
             cs: to_kvm_segment(&s.cs),
             ds: to_kvm_segment(&s.ds),
@@ -305,7 +361,8 @@ impl Backend for KvmVm {
         std::ptr::addr_of_mut!(run.immediate_exit).cast_const().cast()
     }
 
-    fn vcpu_state(&self) -> Result<VcpuState, HypervisorError> {
+    fn vcpu_state(&mut self) -> Result<VcpuState, HypervisorError> {
+        self.flush_completion()?;
         let xsave = self.vcpu.get_xsave().map_err(op("KVM_GET_XSAVE"))?;
         let d = self.vcpu.get_debug_regs().map_err(op("KVM_GET_DEBUGREGS"))?;
         let xcrs = self.vcpu.get_xcrs().map_err(op("KVM_GET_XCRS"))?;
@@ -327,6 +384,7 @@ impl Backend for KvmVm {
         if state.xsave.len() != 4096 {
             return Err(invalid("KVM_SET_XSAVE"));
         }
+        self.flush_completion()?;
         self.set_special_registers(&state.sregs)?;
         if state.xcr0 != 0 && self.xcr0_set != Some(state.xcr0) {
             self.set_xcr0(state.xcr0)?;
@@ -338,12 +396,7 @@ impl Backend for KvmVm {
         // SAFETY: `xsave` is a plain kvm_xsave of the legacy 4 KiB size, the size
         // KVM_SET_XSAVE reads when no larger XSAVE size was enabled on this VM.
         unsafe { self.vcpu.set_xsave(&xsave) }.map_err(op("KVM_SET_XSAVE"))?;
-        let d = kvm_debugregs {
-            db: state.debug.db,
-            dr6: state.debug.dr6,
-            dr7: state.debug.dr7,
-            ..Default::default()
-        };
+        let d = kvm_debugregs { db: state.debug.db, dr6: state.debug.dr6, dr7: state.debug.dr7, ..Default::default() };
         if self.debug_set != Some(state.debug) {
             self.debug_set = None;
             self.vcpu.set_debug_regs(&d).map_err(op("KVM_SET_DEBUGREGS"))?;

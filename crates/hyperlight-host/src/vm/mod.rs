@@ -9,10 +9,10 @@
 //! - [`Backend::set_xcr0`]: the extended state the guest may use (SSE, AVX).
 
 pub(crate) mod cpu;
-#[cfg(test)]
-pub(crate) mod fake;
 #[cfg(feature = "gdb")]
 pub(crate) mod debug_regs;
+#[cfg(test)]
+pub(crate) mod fake;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
 pub(crate) mod pool;
@@ -27,7 +27,7 @@ use crate::mem::memory::GuestMemory;
 #[derive(Debug, thiserror::Error)]
 pub enum HypervisorError {
     /// The hypervisor device could not be opened.
-    #[error("cannot open {device}: {source} (is KVM available and accessible?)")]
+    #[error("cannot open {device} (is KVM available and accessible?)")]
     Unavailable {
         /// The device path.
         device: &'static str,
@@ -35,7 +35,7 @@ pub enum HypervisorError {
         source: io::Error,
     },
     /// An operation (an ioctl) failed.
-    #[error("{operation} failed: {source}")]
+    #[error("{operation} failed")]
     Operation {
         /// Which operation (the ioctl's name).
         operation: &'static str,
@@ -43,11 +43,42 @@ pub enum HypervisorError {
         source: io::Error,
     },
     /// The vCPU stopped for a reason the run loop cannot handle.
-    #[error("the vCPU stopped unexpectedly: {reason}")]
-    UnexpectedExit {
-        /// What the hypervisor reported.
-        reason: String,
+    #[error("the vCPU stopped unexpectedly: {0}")]
+    UnhandledExit(UnhandledExit),
+}
+
+/// A reason the hypervisor gave for stopping the vCPU that the run loop does not
+/// handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnhandledExit {
+    /// The hypervisor hit an internal error running the guest (for KVM,
+    /// `KVM_EXIT_INTERNAL_ERROR` with this suberror).
+    InternalError {
+        /// The hypervisor's code for it.
+        suberror: u32,
     },
+    /// The hardware refused to enter the guest (for KVM, `KVM_EXIT_FAIL_ENTRY`).
+    EntryFailed {
+        /// The hardware's reason code.
+        reason: u64,
+        /// The host CPU it happened on.
+        cpu: u32,
+    },
+    /// Any other exit, by the hypervisor's number for it (for KVM, `KVM_EXIT_*`).
+    Other {
+        /// The exit reason number.
+        reason: u32,
+    },
+}
+
+impl fmt::Display for UnhandledExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnhandledExit::InternalError { suberror } => write!(f, "hypervisor internal error, suberror {suberror}"),
+            UnhandledExit::EntryFailed { reason, cpu } => write!(f, "entry failed, reason {reason:#x} on cpu {cpu}"),
+            UnhandledExit::Other { reason } => write!(f, "exit reason {reason}"),
+        }
+    }
 }
 
 /// Why the vCPU stopped.
@@ -66,12 +97,12 @@ pub(crate) enum VmExit {
     /// The run was interrupted (a signal, or an immediate-exit request).
     Interrupted,
     /// Something the hypervisor reports that the run loop does not handle.
-    Other(String),
+    Unhandled(UnhandledExit),
 }
 
 /// General-purpose registers, instruction pointer and flags.
 #[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Registers {
     pub rax: u64,
     pub rbx: u64,
@@ -95,7 +126,7 @@ pub struct Registers {
 
 /// A segment register (the hidden part included).
 #[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Segment {
     pub base: u64,
     pub limit: u32,
@@ -113,7 +144,7 @@ pub struct Segment {
 
 /// A descriptor-table register (GDTR, IDTR).
 #[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DescriptorTable {
     pub base: u64,
     pub limit: u16,
@@ -121,7 +152,7 @@ pub struct DescriptorTable {
 
 /// Segment, control and descriptor-table registers.
 #[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SpecialRegisters {
     pub cs: Segment,
     pub ds: Segment,
@@ -143,7 +174,7 @@ pub struct SpecialRegisters {
 }
 
 /// The debug registers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct DebugRegisters {
     pub db: [u64; 4],
     pub dr6: u64,
@@ -151,7 +182,7 @@ pub(crate) struct DebugRegisters {
 }
 
 /// Everything a vCPU is: what a snapshot saves and a restore puts back.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct VcpuState {
     pub regs: Registers,
     pub sregs: SpecialRegisters,
@@ -182,8 +213,9 @@ pub(crate) trait Backend: Send + fmt::Debug {
     /// it is non-zero (set from another thread, together with a signal to the vCPU
     /// thread, to stop a running guest). Valid as long as the backend lives.
     fn interrupt_flag(&mut self) -> *const std::sync::atomic::AtomicU8;
-    /// The whole vCPU state.
-    fn vcpu_state(&self) -> Result<VcpuState, HypervisorError>;
+    /// The whole vCPU state, with any operation the last exit left pending completed
+    /// first (so that a VM that never saw that exit resumes the same way).
+    fn vcpu_state(&mut self) -> Result<VcpuState, HypervisorError>;
     /// Sets the whole vCPU state.
     fn set_vcpu_state(&mut self, state: &VcpuState) -> Result<(), HypervisorError>;
     /// The pages (guest physical page numbers) the guest wrote since the last call,

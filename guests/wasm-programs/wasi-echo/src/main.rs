@@ -50,7 +50,12 @@ fn report(args: &[String]) {
     println!("hello from wasm32-wasip1");
     println!("argv: {args:?}");
     println!("GREETING={}", std::env::var("GREETING").unwrap_or_else(|_| "(unset)".into()));
-    println!("stdin: {} lines, {} words, {} bytes", input.lines().count(), input.split_whitespace().count(), input.len());
+    println!(
+        "stdin: {} lines, {} words, {} bytes",
+        input.lines().count(),
+        input.split_whitespace().count(),
+        input.len()
+    );
     let top: Vec<String> = words.iter().take(3).map(|(w, n)| format!("{w}={n}")).collect();
     println!("top words: {}", top.join(" "));
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("time after 1970");

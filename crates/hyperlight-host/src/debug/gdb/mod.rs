@@ -354,7 +354,8 @@ impl Sandbox {
     /// DR0..DR3 as execute breakpoints (R/W = 00, LEN = 00), locally enabled in DR7.
     fn hw_breakpoint(&mut self, s: &mut Session, addr: u64, set: bool) -> Result<bool, CallError> {
         let Some(slots) = s.hw.as_mut() else { return Ok(false) };
-        let slot = if set { slots.iter().position(Option::is_none) } else { slots.iter().position(|a| *a == Some(addr)) };
+        let slot =
+            if set { slots.iter().position(Option::is_none) } else { slots.iter().position(|a| *a == Some(addr)) };
         let Some(i) = slot else { return Ok(false) };
         slots[i] = set.then_some(addr);
         let mut d = DebugRegisters::default();

@@ -31,13 +31,27 @@ use gdbstub_arch::x86::X86_64_SSE;
 pub(crate) enum Request {
     ReadRegisters,
     WriteRegisters(Box<X86_64CoreRegs>),
-    ReadMemory { addr: u64, len: usize },
-    WriteMemory { addr: u64, data: Vec<u8> },
-    SwBreakpoint { addr: u64, set: bool },
-    HwBreakpoint { addr: u64, set: bool },
+    ReadMemory {
+        addr: u64,
+        len: usize,
+    },
+    WriteMemory {
+        addr: u64,
+        data: Vec<u8>,
+    },
+    SwBreakpoint {
+        addr: u64,
+        set: bool,
+    },
+    HwBreakpoint {
+        addr: u64,
+        set: bool,
+    },
     Monitor(String),
     /// Run again: one instruction (`step`) or until the next stop.
-    Resume { step: bool },
+    Resume {
+        step: bool,
+    },
     Detach,
     Kill,
 }
