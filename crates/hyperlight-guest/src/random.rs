@@ -27,8 +27,11 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::cell::SingleThreaded;
 
+/// A generator and the seed it was made from.
+type Seeded = ([u8; SEED_SIZE], ChaCha20Rng);
+
 /// The generator and the seed it was made from.
-static RNG: SingleThreaded<RefCell<Option<([u8; SEED_SIZE], ChaCha20Rng)>>> = SingleThreaded::new(RefCell::new(None));
+static RNG: SingleThreaded<RefCell<Option<Seeded>>> = SingleThreaded::new(RefCell::new(None));
 
 /// The host's seed for this sandbox as it is now (all zero before the runtime has
 /// started, which never happens in a guest built with it).

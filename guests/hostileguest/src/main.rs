@@ -45,6 +45,7 @@ fn init() {
         // SAFETY (each arm): `in` from a port the I/O bitmap allows exits to the host,
         // which hands back zeros or never resumes the guest; only eax changes.
         match width {
+            // SAFETY: as above.
             1 => unsafe {
                 core::arch::asm!("in al, dx", in("dx") port, inout("eax") 0xa5a5_a5a5u32 => v, options(nomem, nostack))
             },
