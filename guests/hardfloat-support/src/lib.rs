@@ -50,11 +50,12 @@ pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mu
 /// The C contract: `dest` valid for `n` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memset(dest: *mut u8, c: i32, n: usize) -> *mut u8 {
+    // C's memset stores `(unsigned char)c`.
+    let byte = c.to_le_bytes()[0];
     // SAFETY: the caller promises `dest` is valid for `n` bytes; `rep stosb` stores
     // the low byte of `c` exactly `n` times forward.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // C's memset stores `(unsigned char)c`
     unsafe {
-        core::arch::asm!("rep stosb", inout("rcx") n => _, inout("rdi") dest => _, in("al") c as u8,
+        core::arch::asm!("rep stosb", inout("rcx") n => _, inout("rdi") dest => _, in("al") byte,
             options(nostack, preserves_flags));
     }
     dest
