@@ -25,7 +25,7 @@ pub enum WasmCommand {
     Call(CallOptions),
     /// Run a WASI command module's `_start` with ARGs as its argv.
     ///
-    /// argv[0] is the module's file name; stdin, stdout and stderr are the host's.
+    /// `argv[0]` is the module's file name; stdin, stdout and stderr are the host's.
     /// Exits with the module's exit code, or 125 if the module could not be run
     /// (a build error, a trap, a timeout).
     Run(RunOptions),
@@ -76,7 +76,7 @@ pub struct RunOptions {
     /// The WASI command module: a .wasm binary or .wat text.
     #[arg(value_name = "MODULE")]
     module: PathBuf,
-    /// The command's arguments (after `--`), argv[1] onwards.
+    /// The command's arguments (after `--`), `argv[1]` onwards.
     #[arg(value_name = "ARG", last = true)]
     args: Vec<String>,
     #[command(flatten)]
