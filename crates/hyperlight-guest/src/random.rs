@@ -1,4 +1,4 @@
-//! Random numbers that differ in every sandbox: [`fill`], [`u64`], [`seed`].
+//! Random numbers that differ in every sandbox: [`fill`], [`u64`](fn@u64), [`seed`].
 //!
 //! A guest has no entropy of its own, and its memory is often a snapshot's: every
 //! sandbox made from one snapshot, and the sandbox after every restore, starts from
