@@ -6,7 +6,7 @@
 //! | benchmark | compared with |
 //! |---|---|
 //! | `wasm/call_nop` | `wasm/native_call_unit` (simpleguest `ReturnUnit`), same run: target <= 1.3x |
-//! | `wasm/restore_call_touch4` | restore + a call writing 4 pages: target < 100 us |
+//! | `wasm/restore_call_nop`, `wasm/restore_call_touch4` | `wasm/native_restore_call_unit`: restore + a call (writing 4 pages): target < 100 us |
 //! | `wasm/hash_1mib`, `wasm/mandelbrot_100`, `wasm/nbody_5000` | `wasmi_host/*`: target <= 1.1x; Wasmtime |
 //! | `wasm_softfloat/*` | the same exports in the soft-float runtime (why the runtime is hard-float) |
 //! | `wasm/create_from_file` | cold boot (kvm-limits) |
@@ -54,9 +54,22 @@ fn calls(c: &mut Criterion) {
     let mut g = c.benchmark_group("wasm");
     let mut native = SandboxBuilder::new().build_from_bytes(&common::guest("simpleguest")).expect("simpleguest");
     g.bench_function("native_call_unit", |b| b.iter(|| native.call::<()>("ReturnUnit", ()).expect("unit")));
+    let native_clean = native.snapshot().expect("snapshot");
+    g.bench_function("native_restore_call_unit", |b| {
+        b.iter(|| {
+            native.restore(&native_clean).expect("restore");
+            native.call::<()>("ReturnUnit", ()).expect("unit")
+        })
+    });
     let mut sb = sandbox();
     g.bench_function("call_nop", |b| b.iter(|| sb.call::<()>("nop", ()).expect("nop")));
     let clean = sb.snapshot().expect("snapshot");
+    g.bench_function("restore_call_nop", |b| {
+        b.iter(|| {
+            sb.restore(&clean).expect("restore");
+            sb.call::<()>("nop", ()).expect("nop")
+        })
+    });
     g.bench_function("restore_call_touch4", |b| {
         b.iter(|| {
             sb.restore(&clean).expect("restore");
@@ -151,9 +164,14 @@ fn main() {
     };
     println!("\nWasm sandbox ratios (medians of this run)");
     ratio("call_nop / native_call_unit", m("wasm/call_nop"), m("wasm/native_call_unit"), "(target <= 1.3)");
-    if let Some(v) = m("wasm/restore_call_touch4") {
-        println!("  {:<44} {v:>10.1} us  (target < 100 us)", "restore + call touching 4 pages");
-    }
+    let native_cycle = m("wasm/native_restore_call_unit");
+    ratio("restore + nop / native restore + call", m("wasm/restore_call_nop"), native_cycle, "");
+    ratio(
+        "restore + touch 4 pages / native restore + call",
+        m("wasm/restore_call_touch4"),
+        native_cycle,
+        "(target < 100 us)",
+    );
     let wasmtime = wasmtime_medians();
     for (id, _, _) in COMPUTE {
         ratio(
