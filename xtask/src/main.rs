@@ -182,7 +182,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<(), Failed> {
 /// a crash. libFuzzer's output goes to fuzz/target/logs/TARGET.log; the summary
 /// comes from its last line, `Done N runs in S second(s)`.
 fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
-    const TARGETS: [&str; 8] = [
+    const TARGETS: [&str; 9] = [
         "frame_function_call",
         "frame_function_result",
         "frame_guest_abort",
@@ -190,6 +190,7 @@ fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
         "elf_loader",
         "call_message",
         "snapshot_file",
+        "snapshot_layout",
         "wasm_records",
     ];
     const ELF_SEEDS: [&str; 4] = ["simpleguest", "hello", "rawguest", "simpleguest-exec"];

@@ -63,6 +63,38 @@ pub use vm::{HypervisorError, Registers};
 pub mod fuzzing {
     pub use crate::mem::elf::{ElfImage, ElfKind};
     pub use crate::mem::layout::PIE_BASE;
+
+    /// One loadable segment of an image description: link address, size in memory,
+    /// writable, executable.
+    pub type SegmentParts = (u64, u64, bool, bool);
+
+    /// The layout a snapshot file with this image description and these sizes
+    /// (heap, stack, input buffer, output buffer, memory limit) gets, derived as
+    /// loading derives it: `None` if the description is refused, else the layout's
+    /// memory size or why it is refused. [`crate::LayoutError::Invariant`] is a bug.
+    pub fn snapshot_layout(
+        pie: bool,
+        entry: u64,
+        segments: &[SegmentParts],
+        sizes: [u64; 5],
+    ) -> Option<Result<u64, crate::LayoutError>> {
+        use crate::mem::image_shape::{ImageShape, SegmentShape};
+        let kind = if pie { ElfKind::Pie } else { ElfKind::Exec };
+        let segments = segments
+            .iter()
+            .map(|&(vaddr, mem_size, writable, executable)| SegmentShape { vaddr, mem_size, writable, executable })
+            .collect();
+        let shape = ImageShape::new(kind, entry, segments).ok()?;
+        let [heap_size, stack_size, input_buffer_size, output_buffer_size, memory_limit] = sizes;
+        let config = crate::mem::layout::MemoryConfig {
+            heap_size,
+            stack_size,
+            input_buffer_size,
+            output_buffer_size,
+            memory_limit,
+        };
+        Some(crate::mem::layout::Layout::new(&shape, &config).map(|l| l.memory_size))
+    }
 }
 
 /// For this crate's own integration tests only. Not part of the API; it may change in

@@ -89,3 +89,18 @@ fn thread_safety_of_the_public_types() {
     send_sync::<hyperlight_host::HostFunctions>();
     send_sync::<hyperlight_host::SandboxBuilder>();
 }
+
+#[test]
+fn the_guest_sees_no_virtualisation_extensions() {
+    // Hardware KVM filters CPUID (no VMX, no SVM); under PVM CPUID runs natively and
+    // shows the host's CPU, which has neither (PVM is what runs where there is no
+    // VT-x or SVM). Either way a guest must not believe it can nest.
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut sb = common::simpleguest();
+    let ecx = |sb: &mut hyperlight_host::Sandbox, leaf: u32| {
+        let r: Vec<u8> = sb.call("Cpuid", leaf).expect("Cpuid");
+        u32::from_le_bytes([r[8], r[9], r[10], r[11]])
+    };
+    assert_eq!(ecx(&mut sb, 1) & (1 << 5), 0, "VMX");
+    assert_eq!(ecx(&mut sb, 0x8000_0001) & (1 << 2), 0, "SVM");
+}

@@ -24,6 +24,11 @@ pub fn register() {
     // The host's seed for this sandbox, and random numbers derived from it.
     register_function("Seed", || hyperlight_guest::random::seed().to_vec());
     register_function("Random", hyperlight_guest::random::u64);
+    // What CPUID tells the guest: eax, ebx, ecx, edx of `leaf` (subleaf 0).
+    register_function("Cpuid", |leaf: u32| {
+        let r = core::arch::x86_64::__cpuid_count(leaf, 0);
+        [r.eax, r.ebx, r.ecx, r.edx].iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()
+    });
 }
 
 /// Allocates `n` blocks of `size` bytes and keeps them; returns how many are kept.

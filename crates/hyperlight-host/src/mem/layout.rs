@@ -80,6 +80,13 @@ pub enum LayoutError {
         /// Lowest address of the image.
         addr: u64,
     },
+    /// The layout broke one of the rules isolation rests on (a bug: no configuration
+    /// or image should reach this).
+    #[error("the memory layout breaks its own rule: {what}")]
+    Invariant {
+        /// The rule.
+        what: &'static str,
+    },
     /// A size is zero or too small to be useful.
     #[error("{what} of {size} bytes is too small (at least {min})")]
     TooSmall {
@@ -233,7 +240,7 @@ impl Layout {
         if memory_size > config.memory_limit || memory_size > ADDRESS_LIMIT {
             return Err(too_large(memory_size));
         }
-        Ok(Layout {
+        let layout = Layout {
             image_base: GuestAddr(image_base),
             image_end: GuestAddr(image_end),
             bias,
@@ -258,7 +265,52 @@ impl Layout {
             memory_size,
             mappings,
             page_plan,
-        })
+        };
+        layout.check_invariants()?;
+        Ok(layout)
+    }
+
+    /// The rules isolation rests on, checked on every layout (a snapshot file's too)
+    /// rather than trusted: the supervisor's pages (GDT and TSS, IDT, stubs, exception
+    /// stack) are mapped supervisor-only with their own permissions and overlap no user
+    /// page; the page tables and page 0 are not mapped at all; the boot page is
+    /// read-only; mappings are sorted, disjoint and inside memory.
+    fn check_invariants(&self) -> Result<(), LayoutError> {
+        let broken = |what: &'static str| Err(LayoutError::Invariant { what });
+        let system = self.gdt.0..self.memory_size;
+        let mut end = PAGE_SIZE;
+        for m in &self.mappings {
+            if m.start < end || m.end <= m.start || m.start % PAGE_SIZE != 0 || m.end % PAGE_SIZE != 0 {
+                return broken("mappings sorted, disjoint, page-aligned, above page 0");
+            }
+            end = m.end;
+            if m.flags.user && m.end > system.start {
+                return broken("no user mapping reaches the supervisor's pages");
+            }
+            if m.end > self.page_tables.0 {
+                return broken("the page tables are not mapped");
+            }
+        }
+        let supervisor = |start: u64, len: u64, writable: bool, executable: bool| {
+            self.mappings.iter().any(|m| {
+                m.start == start && m.end == start + len && m.flags == PageFlags { user: false, writable, executable }
+            })
+        };
+        if !(supervisor(self.gdt.0, PAGE_SIZE, true, false)
+            && supervisor(self.idt.0, PAGE_SIZE, false, false)
+            && supervisor(self.stubs.0, PAGE_SIZE, false, true)
+            && supervisor(self.ist_top.0 - IST_STACK_SIZE, IST_STACK_SIZE, true, false))
+        {
+            return broken("each system page mapped supervisor-only, with its own permissions");
+        }
+        let boot = self.mappings.iter().find(|m| m.start <= self.boot_info.0 && self.boot_info.0 < m.end);
+        if boot.is_none_or(|m| m.flags.writable || m.flags.executable) {
+            return broken("the boot information page is read-only to the guest");
+        }
+        if self.tss.0 != self.gdt.0 + TSS_OFFSET || self.page_plan.end() != self.memory_size {
+            return broken("the TSS in the GDT page, the page tables at the end of memory");
+        }
+        Ok(())
     }
 }
 

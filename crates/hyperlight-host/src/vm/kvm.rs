@@ -54,6 +54,7 @@ fn system() -> Result<&'static KvmSystem, HypervisorError> {
         // x87 and SSE state always, AVX where present; larger states (AVX-512) are not
         // enabled: their save area would make every vCPU state copy bigger.
         let xcr0 = if has_xsave && xcr0 & 3 == 3 { xcr0 & 0x7 } else { 0 };
+        let cpuid = guest_cpuid(cpuid.as_slice()).map_err(|_| ("KVM_SET_CPUID2 (filtering)", libc::ENOMEM))?;
         Ok(KvmSystem { kvm, cpuid, xcr0 })
     });
     match s {
@@ -65,6 +66,34 @@ fn system() -> Result<&'static KvmSystem, HypervisorError> {
             Err(HypervisorError::Operation { operation, source: io::Error::from_raw_os_error(*errno) })
         }
     }
+}
+
+/// What the guest's CPUID says, where the hypervisor decides (hardware KVM): what
+/// KVM supports, less what a guest has no business with. No VMX or SVM (a guest
+/// must not think it can nest), no hypervisor-present bit and no hypervisor leaves
+/// (0x4000_0000 up: KVM's signature and paravirtual features, which the runtime
+/// never uses).
+///
+/// Under PVM this changes nothing the guest sees: CPUID at CPL3 runs natively there,
+/// and the guest reads the host CPU's own values (see docs/architecture.md).
+fn guest_cpuid(supported: &[kvm_bindings::kvm_cpuid_entry2]) -> Result<CpuId, vmm_sys_util::fam::Error> {
+    const VMX: u32 = 1 << 5; // leaf 1, ECX
+    const HYPERVISOR: u32 = 1 << 31; // leaf 1, ECX
+    const SVM: u32 = 1 << 2; // leaf 0x8000_0001, ECX
+    let entries: Vec<_> = supported
+        .iter()
+        .filter(|e| !(0x4000_0000..0x5000_0000).contains(&e.function))
+        .map(|e| {
+            let mut e = *e;
+            match e.function {
+                1 => e.ecx &= !(VMX | HYPERVISOR),
+                0x8000_0001 => e.ecx &= !SVM,
+                _ => {}
+            }
+            e
+        })
+        .collect();
+    CpuId::from_entries(&entries)
 }
 
 /// A KVM VM with one vCPU.
@@ -488,4 +517,36 @@ impl Backend for KvmVm {
         }
     }
     // --- end of debugger support
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_cpuid_hides_virtualisation() {
+        let entry = |function, ecx| kvm_bindings::kvm_cpuid_entry2 { function, ecx, ..Default::default() };
+        let supported =
+            [entry(0, 0), entry(1, !0), entry(0x4000_0000, 1), entry(0x4000_0001, 1), entry(0x8000_0001, !0)];
+        let cpuid = guest_cpuid(&supported).expect("filtered");
+        let e = cpuid.as_slice();
+        assert!(e.iter().all(|e| !(0x4000_0000..0x5000_0000).contains(&e.function)), "no hypervisor leaves");
+        let ecx = |f: u32| e.iter().find(|e| e.function == f).expect("leaf kept").ecx;
+        assert_eq!(ecx(1) & (1 << 5), 0, "no VMX");
+        assert_eq!(ecx(1) & (1 << 31), 0, "no hypervisor bit");
+        assert_eq!(ecx(0x8000_0001) & (1 << 2), 0, "no SVM");
+        assert_eq!(ecx(1) | (1 << 5) | (1 << 31), !0, "everything else stays");
+    }
+
+    #[test]
+    fn the_vcpu_gets_the_filtered_cpuid() {
+        let mem = GuestMemory::new(1 << 20).expect("memory");
+        let vm = KvmVm::new(&mem).expect("KVM (these tests need /dev/kvm)");
+        let cpuid = vm.vcpu.get_cpuid2(KVM_MAX_CPUID_ENTRIES).expect("KVM_GET_CPUID2");
+        let e = cpuid.as_slice();
+        assert!(e.iter().all(|e| !(0x4000_0000..0x5000_0000).contains(&e.function)), "no hypervisor leaves");
+        if let Some(leaf1) = e.iter().find(|e| e.function == 1) {
+            assert_eq!(leaf1.ecx & ((1 << 5) | (1 << 31)), 0);
+        }
+    }
 }
