@@ -27,6 +27,7 @@ fn every_trap_is_named_and_the_sandbox_goes_on() {
         ("invalid_conversion", vec![], Trap::InvalidConversionToInteger),
         ("type_mismatch", vec![], Trap::IndirectCallTypeMismatch),
         ("null_call", vec![], Trap::IndirectCallToNull),
+        ("table_out_of_bounds", vec![], Trap::TableOutOfBounds),
         ("stack_exhausted", vec![Value::I32(0)], Trap::CallStackExhausted),
     ];
     for (name, args, want) in cases {
@@ -83,4 +84,19 @@ fn a_module_larger_than_the_limit_does_not_instantiate() {
     let wat = br#"(module (memory 10))"#;
     let r = WasmSandbox::builder().max_memory(65536).build_from_bytes(wat);
     assert!(matches!(r, Err(hyperlight_wasm::WasmBuildError::Instantiation { .. })), "{r:?}");
+}
+
+#[test]
+fn a_module_that_outgrows_the_runtime_heap_fails_the_call_and_restore_mends_it() {
+    // The linear memory limit is above what the runtime's heap can hold: the runtime
+    // itself runs out of memory, which the VM reports (the heap is then suspect, so
+    // restore a snapshot before going on).
+    let mut sb = traps(WasmSandbox::builder().heap_size(4 << 20).max_memory(64 << 20));
+    let clean = sb.snapshot().expect("snapshot");
+    match sb.call::<i32>("grow", 90) {
+        Err(WasmCallError::Sandbox(hyperlight_host::CallError::GuestOutOfMemory { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    sb.restore(&clean).expect("restore");
+    assert_eq!(sb.call::<i32>("grow", 1).expect("after restore"), 2);
 }

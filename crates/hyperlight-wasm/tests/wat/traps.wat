@@ -22,5 +22,6 @@
   (func (export "grow") (param $pages i32) (result i32)
     (drop (memory.grow (local.get $pages)))
     (memory.size))
+  (func (export "table_out_of_bounds") (drop (table.get 0 (i32.const 10))))
   (func (export "ok") (result i32) (i32.const 42))
 )
