@@ -83,3 +83,20 @@ fn a_kill_or_deadline_poisons_until_restore() {
     sb.restore(&clean).expect("restore");
     assert_eq!(sb.call::<i32>("ok", ()).expect("after restore"), 42);
 }
+
+#[test]
+fn sandboxes_move_between_threads_and_snapshots_are_shared() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<WasmSandbox>();
+    send_sync::<hyperlight_wasm::WasmSnapshot>();
+    send_sync::<hyperlight_wasm::WasmHostFunctions>();
+    let mut sb = common::build(WasmSandbox::builder(), "values.wat");
+    let snap = sb.snapshot().expect("snapshot");
+    let worker = std::thread::spawn(move || {
+        let mut twin = WasmSandbox::from_snapshot(&snap, snap.host_functions().clone()).expect("twin");
+        twin.call::<i32>("counter", ()).expect("counter in another thread")
+    });
+    assert_eq!(worker.join().expect("worker"), 1);
+    assert_eq!(sb.call::<i32>("counter", ()).expect("counter here"), 1);
+}
