@@ -116,6 +116,19 @@ fn build_exec(root: &Path) -> Result<PathBuf, Failed> {
     Ok(copy)
 }
 
+/// `cargo clippy` of the Wasm runtime in its hard-float configuration.
+pub const HARD_FLOAT_CLIPPY: [&str; 9] = [
+    "clippy",
+    "--release",
+    "-p",
+    WASM_RUNTIME,
+    "--target",
+    HARD_FLOAT_TARGET,
+    "--no-default-features",
+    "--features",
+    "hardfloat",
+];
+
 /// How the Wasm runtime guest does floating point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Float {

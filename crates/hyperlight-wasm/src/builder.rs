@@ -196,8 +196,8 @@ impl WasmSandboxBuilder {
         self
     }
 
-    /// Uses the runtime guest at `path` (see the `runtime` module docs for where it is
-    /// looked for otherwise).
+    /// Uses the runtime guest at `path` (see [the crate docs](crate#finding-the-runtime)
+    /// for where it is looked for otherwise).
     pub fn runtime_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.runtime = Some(path.into());
         self

@@ -65,6 +65,14 @@
 //! it: restore for a clean one). A kill, a deadline or a fault of the VM poisons it
 //! until a restore, exactly as a native sandbox.
 //!
+//! # Finding the runtime
+//!
+//! The runtime guest is a file, `wasm-runtime`, built by `cargo xtask guests`. It is
+//! looked for, in order: at [`WasmSandboxBuilder::runtime_path`]; in the file named by
+//! the environment variable `HYPERLIGHT_WASM_RUNTIME`; as `wasm-runtime` in the
+//! directory named by `HYPERLIGHT_GUESTS_DIR`; and where the xtask puts it in this
+//! source tree. [`WasmBuildError::RuntimeNotFound`] lists the places it tried.
+//!
 //! See `docs/writing-a-wasm-guest.md` in the repository for a guide.
 #![deny(missing_docs)]
 
