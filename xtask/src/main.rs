@@ -85,6 +85,20 @@ fn host_cargo<'a>(root: &Path, args: impl IntoIterator<Item = &'a str>) -> Cmd {
     Cmd::cargo(args).dir(root).env("HYPERLIGHT_GUESTS_DIR", guests::release_dir(root))
 }
 
+/// The integration tests that run a second time in seccomp mode.
+const SECCOMP_TESTS: [&str; 10] = [
+    "values",
+    "errors",
+    "host_functions",
+    "hostile",
+    "interrupt",
+    "snapshot",
+    "tenancy",
+    "isolation",
+    "gdb",
+    "crash_dump",
+];
+
 /// How long one test run may take before it is killed and the task fails: far more
 /// than it needs (a minute or two), so only a hang reaches it.
 const TEST_LIMIT: Duration = Duration::from_secs(20 * 60);
@@ -100,6 +114,13 @@ fn test(root: &Path) -> Result<(), Failed> {
     let debug_features = ["--features", "gdb,crashdump"];
     let args = ["test", "-p", "hyperlight-host", "--test", "gdb", "--test", "crash_dump", "--lib"];
     host_cargo(root, args.into_iter().chain(debug_features)).run_within(TEST_LIMIT)?;
+    // The behaviour tests again with every sandbox in seccomp mode (the vCPU on a
+    // filtered thread of its own): everything must work the same there.
+    let mut args = vec!["test", "-p", "hyperlight-host", "--features", "gdb,crashdump"];
+    for t in SECCOMP_TESTS {
+        args.extend(["--test", t]);
+    }
+    host_cargo(root, args).env("HYPERLIGHT_TEST_SECCOMP", "1").run_within(TEST_LIMIT)?;
     host_cargo(root, ["build", "-p", "hyperlight-cli", "--features", "gdb,crashdump"]).run()?;
     if Cmd::cargo(["clippy", "--version"]).output().is_some() {
         host_cargo(root, ["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()?;

@@ -1,4 +1,4 @@
-//! Random numbers that differ in every sandbox: [`fill`], [`u64`](fn@u64), [`seed`].
+//! Random numbers that differ in every sandbox: [`fill`], [`u64()`], [`seed`].
 //!
 //! A guest has no entropy of its own, and its memory is often a snapshot's: every
 //! sandbox made from one snapshot, and the sandbox after every restore, starts from
@@ -30,7 +30,6 @@ use crate::cell::SingleThreaded;
 /// A generator and the seed it was made from.
 type Seeded = ([u8; SEED_SIZE], ChaCha20Rng);
 
-/// The generator and the seed it was made from.
 static RNG: SingleThreaded<RefCell<Option<Seeded>>> = SingleThreaded::new(RefCell::new(None));
 
 /// The host's seed for this sandbox as it is now (all zero before the runtime has

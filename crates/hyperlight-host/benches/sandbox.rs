@@ -7,6 +7,7 @@
 //! | `create/from_elf` | cold boot of a long-mode VM to its first exit |
 //! | `call/echo_string` | one exit round trip from CPL3 (`out` allowed by the TSS bitmap) |
 //! | `call/one_host_call` | two such round trips |
+//! | `call/*_seccomp` | the same, in seccomp mode (the vCPU on a filtered thread) |
 //! | `kill/spinning_guest` | one exit round trip (from `kill()` to the call's return) |
 //!
 //! Run with `cargo xtask bench` (builds the guests first). Set `KVM_LIMITS` to the
@@ -22,7 +23,11 @@ use criterion::{criterion_group, Criterion};
 use hyperlight_host::{Sandbox, SandboxBuilder};
 
 fn simpleguest() -> Sandbox {
-    SandboxBuilder::new()
+    simpleguest_with(SandboxBuilder::new())
+}
+
+fn simpleguest_with(builder: SandboxBuilder) -> Sandbox {
+    builder
         .host_function("HostAdd", |a: i32, b: i32| a.wrapping_add(b))
         .build_from_bytes(&guest("simpleguest"))
         .expect("simpleguest builds")
@@ -50,6 +55,20 @@ fn call(c: &mut Criterion) {
     g.bench_function("one_host_call", |b| {
         b.iter(|| {
             let v: i32 = sandbox.call("CallHostAdd", (1, 2)).expect("host call");
+            v
+        })
+    });
+    // Seccomp mode: every run handed to the vCPU thread and its exit handed back.
+    let mut filtered = simpleguest_with(SandboxBuilder::new().seccomp(true));
+    g.bench_function("echo_string_seccomp", |b| {
+        b.iter(|| {
+            let s: String = filtered.call("EchoString", "hello".to_string()).expect("echo");
+            s
+        })
+    });
+    g.bench_function("one_host_call_seccomp", |b| {
+        b.iter(|| {
+            let v: i32 = filtered.call("CallHostAdd", (1, 2)).expect("host call");
             v
         })
     });
@@ -114,6 +133,8 @@ fn main() {
         ("create/from_elf", cold_boot, "cold boot"),
         ("call/echo_string", round_trip, "1 exit round trip"),
         ("call/one_host_call", 2.0 * round_trip, "2 exit round trips"),
+        ("call/echo_string_seccomp", round_trip, "1 exit round trip"),
+        ("call/one_host_call_seccomp", 2.0 * round_trip, "2 exit round trips"),
         ("kill/spinning_guest", round_trip, "1 exit round trip"),
     ] {
         match median_us(id, since) {

@@ -23,6 +23,7 @@ use crate::mem::elf::ElfError;
 use crate::mem::layout::LayoutError;
 use crate::mem::memory::OutOfBounds;
 use crate::vm::interrupt::InterruptSignalError;
+use crate::vm::vcpu_thread::VcpuThreadError;
 use crate::vm::{HypervisorError, Registers};
 
 /// Why a sandbox could not be created.
@@ -56,6 +57,9 @@ pub enum BuildError {
     /// The signal that interrupts vCPUs could not be set up.
     #[error(transparent)]
     InterruptSignal(#[from] InterruptSignalError),
+    /// Seccomp mode: the vCPU thread could not be started or filtered.
+    #[error(transparent)]
+    VcpuThread(#[from] VcpuThreadError),
     /// The guest's initialisation failed (it panicked, faulted, or misbehaved).
     #[error("guest initialisation failed")]
     Init(#[source] Box<CallError>),
@@ -261,6 +265,10 @@ pub enum SnapshotError {
     /// The signal that interrupts vCPUs could not be set up (for a new sandbox).
     #[error(transparent)]
     InterruptSignal(#[from] InterruptSignalError),
+    /// Seccomp mode: the vCPU thread of a new sandbox could not be started or
+    /// filtered.
+    #[error(transparent)]
+    VcpuThread(#[from] VcpuThreadError),
     /// The debugger could not take its breakpoints out of guest memory or put them
     /// back (feature `gdb`).
     #[error("the debugger's breakpoints could not be moved")]

@@ -108,6 +108,13 @@ pub mod testing {
     pub fn bytes_without_seed(snapshot: &Snapshot) -> Result<Vec<u8>, SnapshotFileError> {
         snapshot.encode(true)
     }
+
+    /// Seccomp mode's own test: makes the sandbox's vCPU thread call a system call
+    /// its filter forbids, which kills the process. Returns `false` (and does
+    /// nothing) if the sandbox is not in seccomp mode.
+    pub fn make_forbidden_syscall_on_vcpu_thread(sandbox: &crate::Sandbox) -> bool {
+        sandbox.make_forbidden_syscall_on_vcpu_thread()
+    }
 }
 
 /// The README's examples, compiled as doctests so they cannot rot.

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use hyperlight_host::{CallError, SandboxBuilder};
+use hyperlight_host::CallError;
 
 fn dump_dir(test: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("hyperlight-crash-{}-{test}", std::process::id()));
@@ -17,7 +17,7 @@ fn dump_dir(test: &str) -> std::path::PathBuf {
 #[test]
 fn a_page_fault_leaves_a_core_that_gdb_reads() {
     let dir = dump_dir("null");
-    let mut sb = SandboxBuilder::new()
+    let mut sb = common::builder()
         .crash_dump_dir(&dir)
         .build_from_file(common::guest_path("simpleguest-exec"))
         .expect("sandbox");
@@ -44,7 +44,7 @@ fn a_page_fault_leaves_a_core_that_gdb_reads() {
 fn no_dump_without_a_directory_or_a_fault() {
     let dir = dump_dir("none");
     let mut sb =
-        SandboxBuilder::new().crash_dump_dir(&dir).build_from_file(common::guest_path("simpleguest")).expect("sandbox");
+        common::builder().crash_dump_dir(&dir).build_from_file(common::guest_path("simpleguest")).expect("sandbox");
     assert_eq!(sb.call::<i32>("EchoI32", 1).expect("call"), 1);
     assert!(sb.last_crash_dump().is_none());
     assert!(!dir.exists() || std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) == 0);

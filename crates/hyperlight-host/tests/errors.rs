@@ -3,7 +3,7 @@
 
 mod common;
 
-use hyperlight_host::{CallError, Exception, GuestFault, SandboxBuilder, ValueType};
+use hyperlight_host::{CallError, Exception, GuestFault, ValueType};
 
 use common::{assert_poisoned_then_restored, assert_works, build, simpleguest};
 
@@ -122,7 +122,7 @@ fn guest_function_error_is_guest_failed() {
 
 #[test]
 fn arguments_larger_than_the_input_buffer_are_too_large() {
-    let mut sb = build(SandboxBuilder::new().input_buffer_size(4096), "simpleguest");
+    let mut sb = build(common::builder().input_buffer_size(4096), "simpleguest");
     let err = sb.call::<Vec<u8>>("EchoBytes", vec![7u8; 10 << 10]).unwrap_err();
     assert!(
         matches!(&err, CallError::TooLarge { what, size, capacity }
@@ -136,7 +136,7 @@ fn arguments_larger_than_the_input_buffer_are_too_large() {
 
 #[test]
 fn result_larger_than_the_output_buffer_is_too_large() {
-    let mut sb = build(SandboxBuilder::new().output_buffer_size(4096), "simpleguest");
+    let mut sb = build(common::builder().output_buffer_size(4096), "simpleguest");
     let err = sb.call::<Vec<u8>>("BufferOfSize", 8192u64).unwrap_err();
     assert!(
         matches!(&err, CallError::TooLarge { what, size, capacity }
@@ -152,7 +152,7 @@ fn result_larger_than_the_output_buffer_is_too_large() {
 #[test]
 fn allocation_larger_than_the_heap_is_guest_out_of_memory() {
     let heap = 1 << 20;
-    let mut sb = build(SandboxBuilder::new().heap_size(heap), "simpleguest");
+    let mut sb = build(common::builder().heap_size(heap), "simpleguest");
     let size = 2 * heap;
     let err = sb.call::<u64>("LargeAllocation", size).unwrap_err();
     assert!(matches!(&err, CallError::GuestOutOfMemory { requested, .. } if *requested >= size), "{err:?}");
@@ -262,7 +262,7 @@ fn unknown_fault_kind_is_guest_failed() {
 
 #[test]
 fn every_kind_of_failure_in_turn_on_one_sandbox() {
-    let mut sb = build(SandboxBuilder::new().input_buffer_size(4096).output_buffer_size(4096), "simpleguest");
+    let mut sb = build(common::builder().input_buffer_size(4096).output_buffer_size(4096), "simpleguest");
     let clean = sb.snapshot().unwrap();
     for _ in 0..3 {
         for kind in ["ud2", "divide", "null", "write_code", "int3", "gp"] {

@@ -40,7 +40,7 @@ fn wait_listening(port: u16) {
 fn debugged_sandbox<T: Send + 'static>(
     calls: impl FnOnce(&mut Sandbox) -> T + Send + 'static,
 ) -> (u16, std::thread::JoinHandle<T>) {
-    debugged_sandbox_with(SandboxBuilder::new(), calls)
+    debugged_sandbox_with(common::builder(), calls)
 }
 
 /// [`debugged_sandbox`] with the host functions (and sizes) of `builder`.
@@ -138,7 +138,7 @@ fn break_step_finish_across_calls() {
 fn ctrl_c_stops_a_spinning_guest_and_kill_cancels_the_call() {
     let started = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&started);
-    let builder = SandboxBuilder::new().host_function("SpinStarted", move || flag.store(true, Ordering::SeqCst));
+    let builder = common::builder().host_function("SpinStarted", move || flag.store(true, Ordering::SeqCst));
     let (port, host) = debugged_sandbox_with(builder, move |sb| {
         let clean = sb.snapshot().expect("snapshot");
         let spin = sb.call::<()>("SignalThenSpin", ());

@@ -13,7 +13,7 @@ use common::{assert_works, build};
 
 /// simpleguest with `HostAdd` and `HostEcho` registered.
 fn with_add_and_echo() -> SandboxBuilder {
-    SandboxBuilder::new()
+    common::builder()
         .host_function("HostAdd", |a: i32, b: i32| a.wrapping_add(b))
         .host_function("HostEcho", |s: String| s)
 }
@@ -71,7 +71,7 @@ fn closures_of_every_arity_register_with_their_parameter_types() {
     assert!(f.contains("HostPrint"), "every set starts with the default print function");
 
     // A sandbox built with this set still has them, and still answers calls.
-    let builder = SandboxBuilder::new().host_functions(f).host_function("HostAdd", |a: i32, b: i32| a + b);
+    let builder = common::builder().host_functions(f).host_function("HostAdd", |a: i32, b: i32| a + b);
     let mut sb = build(builder, "simpleguest");
     assert_eq!(sb.call::<i32>("CallHostAdd", (20, 22)).unwrap(), 42);
     // A 0-parameter host function returning u64, through a guest that expects a String:
@@ -103,7 +103,7 @@ fn host_function_error_reaches_the_caller_with_its_message() {
 #[test]
 fn unregistered_host_function_is_host_function_not_found() {
     // No HostAdd, no HostEcho.
-    let mut sb = build(SandboxBuilder::new(), "simpleguest");
+    let mut sb = build(common::builder(), "simpleguest");
     let err = sb.call::<i32>("CallHostAdd", (1, 2)).unwrap_err();
     assert!(matches!(&err, CallError::HostFunctionNotFound { name } if name == "HostAdd"), "{err:?}");
     assert_works(&mut sb);
@@ -119,7 +119,7 @@ fn unregistered_host_function_is_host_function_not_found() {
 fn wrong_argument_types_from_the_guest_are_refused_before_the_host_function_runs() {
     let calls = Arc::new(AtomicU64::new(0));
     let seen = Arc::clone(&calls);
-    let builder = SandboxBuilder::new().host_function("HostAdd", move |a: i32, b: i32| {
+    let builder = common::builder().host_function("HostAdd", move |a: i32, b: i32| {
         seen.fetch_add(1, Ordering::SeqCst);
         a + b
     });
@@ -139,7 +139,7 @@ fn wrong_argument_types_from_the_guest_are_refused_before_the_host_function_runs
 fn wrong_argument_count_from_the_guest_is_refused_before_the_host_function_runs() {
     let calls = Arc::new(AtomicU64::new(0));
     let seen = Arc::clone(&calls);
-    let builder = SandboxBuilder::new()
+    let builder = common::builder()
         .host_function("HostAdd", move |a: i32, b: i32| {
             seen.fetch_add(1, Ordering::SeqCst);
             a + b
@@ -167,7 +167,7 @@ fn closures_capturing_state_see_every_call() {
     let count = Arc::new(AtomicU64::new(0));
     let total = Arc::new(AtomicU64::new(0));
     let (c, t) = (Arc::clone(&count), Arc::clone(&total));
-    let builder = SandboxBuilder::new().host_function("HostAdd", move |a: i32, b: i32| {
+    let builder = common::builder().host_function("HostAdd", move |a: i32, b: i32| {
         c.fetch_add(1, Ordering::SeqCst);
         t.fetch_add(u64::from(a.unsigned_abs()), Ordering::SeqCst);
         a + b
@@ -190,8 +190,7 @@ fn closures_capturing_state_see_every_call() {
 fn capture() -> (SandboxBuilder, Arc<Mutex<String>>) {
     let out = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&out);
-    let builder =
-        SandboxBuilder::new().host_print(move |s| sink.lock().expect("no test panics holding it").push_str(s));
+    let builder = common::builder().host_print(move |s| sink.lock().expect("no test panics holding it").push_str(s));
     (builder, out)
 }
 
@@ -227,7 +226,7 @@ fn hello_guest_greets_through_its_host_function_and_prints() {
 
 #[test]
 fn default_host_print_writes_to_stdout_without_failing_the_call() {
-    let mut sb = build(SandboxBuilder::new(), "simpleguest");
+    let mut sb = build(common::builder(), "simpleguest");
     let () = sb.call("Print", "simpleguest printing through the default HostPrint".to_string()).unwrap();
     let () = sb.call("PrintMany", 2u32).unwrap();
     assert_works(&mut sb);
@@ -256,7 +255,7 @@ fn each_host_call_failure_leaves_the_sandbox_usable() {
 /// are then taken for that reply, and the next call fails with a protocol error.
 #[test]
 fn a_panicking_host_function_does_not_garble_the_next_call() {
-    let builder = SandboxBuilder::new().host_function("HostAdd", |a: i32, b: i32| {
+    let builder = common::builder().host_function("HostAdd", |a: i32, b: i32| {
         assert_ne!(a, 13, "host function refuses 13");
         a + b
     });
@@ -275,7 +274,7 @@ fn a_panicking_host_function_does_not_garble_the_next_call() {
 
 #[test]
 fn a_host_function_of_eight_mixed_parameters_is_called_from_the_guest() {
-    let builder = SandboxBuilder::new().host_function(
+    let builder = common::builder().host_function(
         "HostSumEight",
         |a: i32, b: u32, c: i64, d: u64, e: f32, f: f64, g: bool, h: String| {
             f64::from(a)

@@ -7,7 +7,7 @@ mod common;
 use hyperlight_host::{CallError, Exception, MessageKind, ProtocolError, Sandbox, Snapshot, UnexpectedExit};
 
 fn hostile() -> (Sandbox, Snapshot) {
-    let mut sb = common::build(hyperlight_host::SandboxBuilder::new(), "hostileguest");
+    let mut sb = common::build(common::builder(), "hostileguest");
     let clean = sb.snapshot().expect("snapshot after init");
     (sb, clean)
 }

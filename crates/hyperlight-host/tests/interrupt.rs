@@ -1,24 +1,21 @@
 //! Stopping calls from outside: `InterruptHandle::kill`, per-call and default
 //! deadlines, and the init deadline of `build_*`.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyperlight_host::{BuildError, CallError, Sandbox, SandboxBuilder};
+use hyperlight_host::{BuildError, CallError, Sandbox};
 
-fn guest(name: &str) -> PathBuf {
-    let dir = std::env::var_os("HYPERLIGHT_GUESTS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/target/x86_64-unknown-none/release")
-    });
-    let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo xtask guests`", path.display());
-    path
+fn guest(name: &str) -> std::path::PathBuf {
+    common::require_kvm();
+    common::guest_path(name)
 }
 
 fn simpleguest() -> Sandbox {
-    SandboxBuilder::new()
+    common::builder()
         .host_function("HostAdd", |a: i32, b: i32| a.wrapping_add(b))
         .build_from_file(guest("simpleguest"))
         .expect("simpleguest builds")
@@ -60,7 +57,7 @@ fn a_deadline_longer_than_time_itself_never_fires() {
     // to panic with "overflow when adding duration to instant").
     let mut sb = simpleguest();
     assert_eq!(sb.call_with_timeout::<i32>("EchoI32", 3, Duration::MAX).expect("call"), 3);
-    let mut sb = SandboxBuilder::new()
+    let mut sb = common::builder()
         .call_timeout(Duration::MAX)
         .init_timeout(Duration::MAX)
         .build_from_file(guest("simpleguest"))
@@ -134,7 +131,7 @@ fn kill_while_the_guest_is_in_a_host_function() {
     // resume, so the guest never sees the host function's result.
     let entered = Arc::new(AtomicBool::new(false));
     let entered2 = Arc::clone(&entered);
-    let mut sb = SandboxBuilder::new()
+    let mut sb = common::builder()
         .host_function("HostAdd", move |a: i32, b: i32| {
             entered2.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(200));
@@ -174,7 +171,7 @@ fn deadlines_stop_calls() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(sb.call::<i32>("EchoI32", 4).expect("old deadline is gone"), 4);
 
-    let mut sb = SandboxBuilder::new()
+    let mut sb = common::builder()
         .call_timeout(Duration::from_millis(50))
         .build_from_file(guest("simpleguest"))
         .expect("builds");
@@ -187,7 +184,7 @@ fn deadlines_stop_calls() {
 #[test]
 fn init_that_never_finishes_fails_the_build() {
     let start = Instant::now();
-    let r = SandboxBuilder::new().init_timeout(Duration::from_millis(200)).build_from_file(guest("spinguest"));
+    let r = common::builder().init_timeout(Duration::from_millis(200)).build_from_file(guest("spinguest"));
     match r {
         Err(BuildError::Init(e)) => assert!(matches!(*e, CallError::Timeout { .. }), "{e:?}"),
         other => panic!("expected an init timeout, got {:?}", other.map(|_| ())),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use hyperlight_host::{CallError, HostFunctions, Sandbox, SandboxBuilder, SnapshotError};
+use hyperlight_host::{CallError, HostFunctions, Sandbox, SnapshotError};
 
 use common::{assert_works, build, simpleguest};
 
@@ -29,7 +29,7 @@ fn restore_brings_back_counters_heap_and_sse_state() {
 #[test]
 fn a_heap_filled_after_the_snapshot_is_empty_again() {
     let heap = 1u64 << 20;
-    let mut sb = build(SandboxBuilder::new().heap_size(heap), "simpleguest");
+    let mut sb = build(common::builder().heap_size(heap), "simpleguest");
     let snap = sb.snapshot().unwrap();
     // Fill the heap until the guest runs out.
     let err = sb.call::<u64>("Hoard", (1000u32, 4096u64)).unwrap_err();
@@ -43,7 +43,7 @@ fn a_heap_filled_after_the_snapshot_is_empty_again() {
 
 #[test]
 fn a_guest_that_scribbles_everywhere_comes_back_exactly() {
-    let mut sb = build(SandboxBuilder::new(), "hostileguest");
+    let mut sb = build(common::builder(), "hostileguest");
     let snap = sb.snapshot().unwrap();
     let before = hyperlight_host::testing::bytes_without_seed(&snap).unwrap();
     for _ in 0..3 {
@@ -133,8 +133,8 @@ fn many_sandboxes_from_one_snapshot_reuse_pooled_vms() {
 fn a_snapshot_that_does_not_fit_is_refused_and_changes_nothing() {
     let mut sb = simpleguest();
     assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
-    let other_guest = build(SandboxBuilder::new(), "hello").snapshot().unwrap();
-    let other_layout = build(SandboxBuilder::new().heap_size(2 << 20), "simpleguest").snapshot().unwrap();
+    let other_guest = build(common::builder(), "hello").snapshot().unwrap();
+    let other_layout = build(common::builder().heap_size(2 << 20), "simpleguest").snapshot().unwrap();
     for snap in [&other_guest, &other_layout] {
         let err = sb.restore(snap).unwrap_err();
         assert!(matches!(err, SnapshotError::Mismatch { .. }), "{err:?}");

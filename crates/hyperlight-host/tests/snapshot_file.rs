@@ -175,6 +175,7 @@ mod crafted {
         pub memory_limit: u64,
         pub call_timeout_ns: Option<u64>,
         pub init_timeout_ns: u64,
+        pub seccomp: bool,
     }
 
     #[derive(Serialize, Deserialize)]

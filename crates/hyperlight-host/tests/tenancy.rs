@@ -7,14 +7,14 @@
 
 mod common;
 
-use hyperlight_host::{set_vm_pool_capacity, vm_pool_len, CallError, HostFunctions, Sandbox, SandboxBuilder, Snapshot};
+use hyperlight_host::{set_vm_pool_capacity, vm_pool_len, CallError, HostFunctions, Sandbox, Snapshot};
 
 /// A snapshot of simpleguest whose memory is exactly `size` bytes, so that it reuses
 /// the pooled VMs of another guest of that size.
 fn simpleguest_of_size(size: u64) -> Snapshot {
     let mut heap = hyperlight_host::DEFAULT_HEAP_SIZE;
     for _ in 0..16 {
-        let mut sb = common::build(SandboxBuilder::new().heap_size(heap), "simpleguest");
+        let mut sb = common::build(common::builder().heap_size(heap), "simpleguest");
         let snap = sb.snapshot().expect("snapshot");
         match snap.memory_size() {
             s if s == size => return snap,
@@ -48,7 +48,7 @@ fn in_fails(sb: &mut Sandbox, port: u32, width: u32) {
 fn an_in_on_an_exit_port_never_reaches_the_next_tenant() {
     common::require_kvm();
     set_vm_pool_capacity(8);
-    let mut hostile = common::build(SandboxBuilder::new(), "hostileguest");
+    let mut hostile = common::build(common::builder(), "hostileguest");
     let clean = hostile.snapshot().expect("snapshot");
     let other = simpleguest_of_size(clean.memory_size());
     for port in [0x10u32, 0x11, 0x12] {

@@ -42,10 +42,9 @@ fn init() {
     register_function("In", |port: u32, width: u32| -> u32 {
         let port = u16::try_from(port).unwrap_or(0x10);
         let v: u32;
-        // SAFETY (each arm): `in` from a port the I/O bitmap allows exits to the host,
-        // which hands back zeros or never resumes the guest; only eax changes.
         match width {
-            // SAFETY: as above.
+            // SAFETY: `in` from a port the I/O bitmap allows exits to the host, which
+            // hands back zeros or never resumes the guest; only eax changes.
             1 => unsafe {
                 core::arch::asm!("in al, dx", in("dx") port, inout("eax") 0xa5a5_a5a5u32 => v, options(nomem, nostack))
             },

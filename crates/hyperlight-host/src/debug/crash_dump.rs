@@ -27,7 +27,7 @@ use crate::debug::trap::{signal_of, TrapFrame};
 use crate::mem::layout::GuestAddr;
 use crate::mem::memory::GuestMemory;
 use crate::mem::page_table::Mapping;
-use crate::sandbox::sandbox::Sandbox;
+use crate::vm::machine::Machine;
 use crate::vm::{Registers, SpecialRegisters, VmExit};
 
 /// Where a sandbox writes its core files, and the last one it wrote.
@@ -57,24 +57,23 @@ struct CoreRegisters {
     signal: u8,
 }
 
-impl Sandbox {
-    /// The core file written for the last fault, if any (feature `crashdump`, with
-    /// [`SandboxBuilder::crash_dump_dir`](crate::SandboxBuilder::crash_dump_dir)).
-    pub fn last_crash_dump(&self) -> Option<&Path> {
-        self.debug.crash_dumps.as_ref().and_then(|c| c.last.as_deref())
+impl CrashDumps {
+    /// The core file written for the last fault, if any.
+    pub(crate) fn last(&self) -> Option<&Path> {
+        self.last.as_deref()
     }
 
     /// Hook: writes a core file if `exit` is a guest fault or a triple fault. A
     /// failure to write it is printed, and does not change the call's error.
-    pub(crate) fn crash_dump_on(&mut self, exit: &VmExit) {
+    pub(crate) fn on_exit(&mut self, m: &Machine, exit: &VmExit) {
         let state = match exit {
             VmExit::IoOut { port, data } if ExitPort::from_port(*port) == Some(ExitPort::Fault) => {
-                self.fault_state(*data)
+                fault_state(m, *data)
             }
-            VmExit::Shutdown => self.shutdown_state(),
+            VmExit::Shutdown => shutdown_state(m),
             _ => return,
         };
-        let Some(dumps) = self.debug.crash_dumps.as_mut() else { return };
+        let dumps = self;
         let result = state.and_then(|core| {
             std::fs::create_dir_all(&dumps.dir)?;
             let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -86,7 +85,7 @@ impl Sandbox {
                 now.subsec_nanos()
             );
             let path = dumps.dir.join(name);
-            write_core(&path, &self.mem, &self.layout.mappings, &core)?;
+            write_core(&path, m.mem(), &m.layout().mappings, &core)?;
             Ok(path)
         });
         match result {
@@ -94,31 +93,27 @@ impl Sandbox {
             Err(e) => eprintln!("hyperlight: cannot write a crash dump into {}: {e}", dumps.dir.display()),
         }
     }
+}
 
-    fn fault_state(&self, vector: u8) -> io::Result<CoreRegisters> {
-        let stub = self.vm.registers().map_err(io::Error::other)?;
-        let sregs = self.vm.special_registers().map_err(io::Error::other)?;
-        let frame = TrapFrame::read(&self.mem, stub.rsp).map_err(io::Error::other)?;
-        Ok(CoreRegisters {
-            regs: frame.user_registers(&stub),
-            cs: frame.cs,
-            ss: frame.ss,
-            sregs,
-            signal: signal_of(vector),
-        })
-    }
+/// The user-mode state at the fault the stub for `vector` reported.
+fn fault_state(m: &Machine, vector: u8) -> io::Result<CoreRegisters> {
+    let stub = m.vm().registers().map_err(io::Error::other)?;
+    let sregs = m.vm().special_registers().map_err(io::Error::other)?;
+    let frame = TrapFrame::read(m.mem(), stub.rsp).map_err(io::Error::other)?;
+    Ok(CoreRegisters {
+        regs: frame.user_registers(&stub),
+        cs: frame.cs,
+        ss: frame.ss,
+        sregs,
+        signal: signal_of(vector),
+    })
+}
 
-    fn shutdown_state(&self) -> io::Result<CoreRegisters> {
-        let regs = self.vm.registers().map_err(io::Error::other)?;
-        let sregs = self.vm.special_registers().map_err(io::Error::other)?;
-        Ok(CoreRegisters {
-            regs,
-            cs: u64::from(sregs.cs.selector),
-            ss: u64::from(sregs.ss.selector),
-            sregs,
-            signal: 11,
-        })
-    }
+/// The vCPU's state after a triple fault.
+fn shutdown_state(m: &Machine) -> io::Result<CoreRegisters> {
+    let regs = m.vm().registers().map_err(io::Error::other)?;
+    let sregs = m.vm().special_registers().map_err(io::Error::other)?;
+    Ok(CoreRegisters { regs, cs: u64::from(sregs.cs.selector), ss: u64::from(sregs.ss.selector), sregs, signal: 11 })
 }
 
 /// The kernel's x86_64 `struct elf_prstatus`: its size and where `pr_reg` starts.

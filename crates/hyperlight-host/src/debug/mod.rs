@@ -1,10 +1,10 @@
 //! Debugging a guest: the gdb stub (feature `gdb`) and crash dumps (feature
 //! `crashdump`). With neither feature, everything here compiles to nothing.
 //!
-//! The run loop calls two hooks: [`Sandbox::debug_before_run`] before each
-//! `KVM_RUN`, and [`Sandbox::debug_exit`], which sees every exit first and may
-//! consume it (a breakpoint, a step or a Ctrl-C for the debugger) or observe it (a
-//! fault, for a crash dump). See docs/debugging.md for the user's view.
+//! A [`Debugger`] is the machine's [`ExitHook`]: it runs before each `KVM_RUN`, sees
+//! every exit first and may consume it (a breakpoint, a step or a Ctrl-C for the
+//! debugger) or observe it (a fault, for a crash dump). It knows the machine (vCPU
+//! and memory), never the sandbox. See docs/debugging.md for the user's view.
 
 #[cfg(feature = "crashdump")]
 pub(crate) mod crash_dump;
@@ -15,10 +15,8 @@ pub(crate) mod page_walk;
 #[cfg(any(feature = "gdb", feature = "crashdump"))]
 pub(crate) mod trap;
 
-use std::time::Duration;
-
 use crate::error::{BuildError, CallError};
-use crate::sandbox::sandbox::Sandbox;
+use crate::vm::machine::{ExitHook, Machine};
 use crate::vm::VmExit;
 
 /// What the builder asked for.
@@ -32,9 +30,9 @@ pub(crate) struct DebugConfig {
     pub crash_dump_dir: Option<std::path::PathBuf>,
 }
 
-/// A sandbox's debugging state.
+/// A sandbox's debugging state: the machine's exit hook.
 #[derive(Debug, Default)]
-pub(crate) struct DebugState {
+pub(crate) struct Debugger {
     #[cfg(feature = "gdb")]
     pub gdb: Option<Box<gdb::Session>>,
     #[cfg(feature = "crashdump")]
@@ -42,84 +40,84 @@ pub(crate) struct DebugState {
 }
 
 impl DebugConfig {
-    /// Sets up what the builder asked for; with a debug port, waits until gdb attaches.
-    pub(crate) fn start(&self) -> Result<DebugState, BuildError> {
+    /// Sets up what the builder asked for (with a debug port, waits until gdb
+    /// attaches); `None` if it asked for nothing.
+    pub(crate) fn start(&self) -> Result<Option<Box<dyn ExitHook>>, BuildError> {
         #[allow(unused_mut)]
-        let mut state = DebugState::default();
+        let mut debugger = Debugger::default();
+        #[allow(unused_mut)]
+        let mut any = false;
         #[cfg(feature = "gdb")]
         if let Some(port) = self.debug_port {
             let session = gdb::Session::accept(port).map_err(|source| BuildError::DebugPort { port, source })?;
-            state.gdb = Some(Box::new(session));
+            debugger.gdb = Some(Box::new(session));
+            any = true;
         }
         #[cfg(feature = "crashdump")]
         if let Some(dir) = &self.crash_dump_dir {
-            state.crash_dumps = Some(crash_dump::CrashDumps::new(dir.clone()));
+            debugger.crash_dumps = Some(crash_dump::CrashDumps::new(dir.clone()));
+            any = true;
         }
-        Ok(state)
+        Ok(any.then(|| Box::new(debugger) as Box<dyn ExitHook>))
     }
 }
 
-impl Sandbox {
-    /// Hook: the run loop is about to run the vCPU.
-    #[inline]
-    pub(crate) fn debug_before_run(&mut self) -> Result<(), CallError> {
+#[cfg_attr(not(any(feature = "gdb", feature = "crashdump")), allow(unused_variables))]
+impl ExitHook for Debugger {
+    fn before_run(&mut self, machine: &mut Machine) -> Result<(), CallError> {
         #[cfg(feature = "gdb")]
-        if self.debug.gdb.is_some() {
-            return self.gdb_before_run();
+        if self.gdb.is_some() {
+            return self.gdb_before_run(machine);
         }
         Ok(())
     }
 
-    /// Hook: the vCPU exited with `exit`. `None`: the debugger consumed the exit and
-    /// the run loop runs the vCPU again; otherwise the run loop handles the
-    /// returned exit as usual.
-    #[inline]
-    pub(crate) fn debug_exit(&mut self, exit: VmExit) -> Result<Option<VmExit>, CallError> {
+    fn on_exit(&mut self, machine: &mut Machine, exit: VmExit) -> Result<Option<VmExit>, CallError> {
         #[cfg(feature = "gdb")]
-        let exit = match self.debug.gdb.is_some() {
-            true => match self.gdb_exit(exit)? {
+        let exit = match self.gdb.is_some() {
+            true => match self.gdb_exit(machine, exit)? {
                 Some(exit) => exit,
                 None => return Ok(None),
             },
             false => exit,
         };
         #[cfg(feature = "crashdump")]
-        if self.debug.crash_dumps.is_some() {
-            self.crash_dump_on(&exit);
+        if let Some(dumps) = self.crash_dumps.as_mut() {
+            dumps.on_exit(machine, &exit);
         }
         Ok(Some(exit))
     }
 
-    /// Hook: a snapshot is about to freeze memory: the debugger's `int3`s come out,
-    /// so that no snapshot (nor a sandbox made from one) carries them.
-    #[inline]
-    pub(crate) fn debug_breakpoints_out(&mut self) -> Result<(), CallError> {
+    /// The debugger's `int3`s come out, so that no snapshot (nor a sandbox made from
+    /// one) carries them.
+    fn before_snapshot(&mut self, machine: &mut Machine) -> Result<(), CallError> {
         #[cfg(feature = "gdb")]
-        if self.debug.gdb.is_some() {
-            return self.gdb_breakpoints(false);
+        if self.gdb.is_some() {
+            return self.gdb_breakpoints(machine, false);
         }
         Ok(())
     }
 
-    /// Hook: after a snapshot or a restore: the debugger's `int3`s go back in (a
-    /// restore put the snapshot's bytes back over them).
-    #[inline]
-    pub(crate) fn debug_breakpoints_in(&mut self) -> Result<(), CallError> {
+    /// The `int3`s go back in (a restore put the snapshot's bytes back over them).
+    fn after_snapshot(&mut self, machine: &mut Machine) -> Result<(), CallError> {
         #[cfg(feature = "gdb")]
-        if self.debug.gdb.is_some() {
-            return self.gdb_breakpoints(true);
+        if self.gdb.is_some() {
+            return self.gdb_breakpoints(machine, true);
         }
         Ok(())
     }
 
-    /// The deadline of a call: none while a debugger is attached, since a guest
-    /// stopped at a breakpoint must not time out.
-    #[inline]
-    pub(crate) fn debug_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
+    /// A guest stopped at a breakpoint must not time out.
+    fn allows_deadlines(&self) -> bool {
         #[cfg(feature = "gdb")]
-        if self.debug.gdb.is_some() {
-            return None;
+        if self.gdb.is_some() {
+            return false;
         }
-        timeout
+        true
+    }
+
+    #[cfg(feature = "crashdump")]
+    fn last_crash_dump(&self) -> Option<&std::path::Path> {
+        self.crash_dumps.as_ref().and_then(|c| c.last())
     }
 }

@@ -39,6 +39,8 @@ pub struct SandboxConfig {
     /// How long the guest's initialisation (inside `build_*`) may run; a guest that
     /// does not finish its init in time fails the build with a timeout.
     pub init_timeout: Duration,
+    /// Seccomp mode (see [`SandboxBuilder::seccomp`](crate::SandboxBuilder::seccomp)).
+    pub seccomp: bool,
 }
 
 impl Default for SandboxConfig {
@@ -51,6 +53,7 @@ impl Default for SandboxConfig {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             call_timeout: None,
             init_timeout: DEFAULT_INIT_TIMEOUT,
+            seccomp: false,
         }
     }
 }

@@ -2,7 +2,8 @@
 
 pub(crate) mod builder;
 pub(crate) mod config;
-pub(crate) mod run;
+#[cfg(test)]
+mod run_tests;
 #[allow(clippy::module_inception)] // sandbox/sandbox.rs holds `Sandbox`, as DESIGN.md lays out
 pub(crate) mod sandbox;
 pub(crate) mod snapshot;

@@ -1,21 +1,20 @@
 //! `Sandbox`: one guest in one VM, ready to run calls.
 
-use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyperlight_common::message::{self, FunctionCall};
-use hyperlight_common::{Arguments, ReturnType, Value};
+use hyperlight_common::{Arguments, FunctionError, FunctionResult, ReturnType, Value};
 
-use crate::error::{BuildError, CallError};
+use crate::error::{BuildError, CallError, MessageKind, ProtocolError};
 use crate::func::host_functions::HostFunctions;
 use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
 use crate::sandbox::builder::GuestId;
 use crate::sandbox::config::SandboxConfig;
-use crate::vm::interrupt::{Deadline, Interrupt, InterruptHandle, InterruptSignalError};
-use crate::vm::pool::{self, Pooled};
+use crate::vm::interrupt::{InterruptHandle, InterruptSignalError};
+use crate::vm::machine::{ExitHook, HostCalls, Machine};
 use crate::vm::{Backend, Registers, SpecialRegisters};
 
 /// What a sandbox is made of besides its VM, memory and host functions.
@@ -34,39 +33,46 @@ pub(crate) struct Parts {
 /// between threads between calls.
 #[derive(Debug)]
 pub struct Sandbox {
-    // Both go to the VM pool when the sandbox is dropped (see `Drop`).
-    pub(crate) vm: ManuallyDrop<Box<dyn Backend>>,
-    pub(crate) mem: ManuallyDrop<GuestMemory>,
-    /// What `layout` was computed from (snapshots save it).
-    pub(crate) shape: ImageShape,
-    pub(crate) layout: Layout,
-    pub(crate) host_functions: HostFunctions,
-    pub(crate) config: SandboxConfig,
-    /// The vCPU state at the guest's first "ready" exit: where it waits for calls. A
-    /// call that ends in a panic or fault resets the vCPU to it.
-    pub(crate) ready: Option<(Registers, SpecialRegisters)>,
-    /// Kill and deadline state, shared with interrupt handles and the timer.
-    pub(crate) interrupt: Arc<Interrupt>,
+    /// The vCPU, memory and layout, and the run loop.
+    machine: Machine,
+    /// What the layout was computed from (snapshots save it).
+    shape: ImageShape,
+    host_functions: HostFunctions,
+    config: SandboxConfig,
     /// Identifies the guest program (its loaded bytes): snapshots restore only into
     /// sandboxes of the same guest.
-    pub(crate) guest_id: GuestId,
+    guest_id: GuestId,
     /// Set by a fault, a kill or a deadline: the guest's state is unknown, so every call
     /// fails until a restore.
-    pub(crate) poisoned: bool,
-    /// The gdb session and crash-dump settings (empty without those features).
-    #[cfg_attr(not(any(feature = "gdb", feature = "crashdump")), allow(dead_code))]
-    pub(crate) debug: crate::debug::DebugState,
+    poisoned: bool,
 }
 
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        // Before the VM (and its interrupt flag) goes: handles must not touch it.
-        self.interrupt.detach();
-        // SAFETY: `vm` and `mem` are taken exactly once, here, and the sandbox is never
-        // used again after `drop`.
-        let (vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
-        if vm.poolable() {
-            pool::put(Pooled { vm, mem });
+/// The sandbox's host functions, serving a run's host calls.
+struct Host<'a> {
+    functions: &'a HostFunctions,
+}
+
+impl HostCalls for Host<'_> {
+    /// Decodes and checks the call, runs the host function, and writes its reply (or,
+    /// if the reply does not fit, the error saying so) for the guest.
+    fn host_call(&mut self, machine: &mut Machine) -> Result<(), CallError> {
+        let call: FunctionCall = machine.read_output(MessageKind::HostFunctionCall)?;
+        let result: FunctionResult = self.functions.call(&call.name, call.args);
+        match machine.write_input(&result) {
+            Ok(()) => Ok(()),
+            Err(message::FrameError::TooLarge { size, capacity }) => {
+                let reply: FunctionResult = Err(FunctionError::TooLarge {
+                    what: format!("result of host function {}", call.name),
+                    size,
+                    capacity,
+                });
+                machine
+                    .write_input(&reply)
+                    .map_err(|source| CallError::Encode { what: "a host call reply".into(), source })
+            }
+            Err(source) => {
+                Err(CallError::Encode { what: format!("the result of host function {}", call.name), source })
+            }
         }
     }
 }
@@ -78,16 +84,16 @@ impl Sandbox {
         mem: GuestMemory,
         parts: Parts,
         host_functions: HostFunctions,
-        debug: crate::debug::DebugState,
+        hook: Option<Box<dyn ExitHook>>,
     ) -> Result<Sandbox, BuildError> {
         let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, None)?;
-        sandbox.debug = debug;
+        if let Some(hook) = hook {
+            sandbox.machine.set_hook(hook);
+        }
         let init = |sandbox: &mut Sandbox| -> Result<(), CallError> {
-            sandbox.run_call(Some(sandbox.config.init_timeout))?;
-            let regs = sandbox.vm.registers()?;
-            let sregs = sandbox.vm.special_registers()?;
-            sandbox.ready = Some((regs, sregs));
-            Ok(())
+            let timeout = Some(sandbox.config.init_timeout);
+            sandbox.machine.call(timeout, &mut Host { functions: &sandbox.host_functions })?;
+            Ok(sandbox.machine.mark_ready()?)
         };
         init(&mut sandbox).map_err(|e| BuildError::Init(Box::new(e)))?;
         Ok(sandbox)
@@ -95,27 +101,35 @@ impl Sandbox {
 
     /// A sandbox of parts that are ready (memory and vCPU state set).
     pub(crate) fn assemble(
-        mut vm: Box<dyn Backend>,
+        vm: Box<dyn Backend>,
         mem: GuestMemory,
         parts: Parts,
         host_functions: HostFunctions,
         ready: Option<(Registers, SpecialRegisters)>,
     ) -> Result<Sandbox, InterruptSignalError> {
-        let interrupt = Interrupt::new(vm.interrupt_flag())?;
         let Parts { shape, layout, config, guest_id } = parts;
-        Ok(Sandbox {
-            vm: ManuallyDrop::new(vm),
-            mem: ManuallyDrop::new(mem),
-            shape,
-            layout,
-            host_functions,
-            config,
-            ready,
-            interrupt,
-            guest_id,
-            poisoned: false,
-            debug: crate::debug::DebugState::default(),
-        })
+        let machine = Machine::new(vm, mem, layout, ready, config.seccomp)?;
+        Ok(Sandbox { machine, shape, host_functions, config, guest_id, poisoned: false })
+    }
+
+    /// The machine (vCPU, memory, layout), for the sandbox's other files.
+    pub(crate) fn machine(&mut self) -> &mut Machine {
+        &mut self.machine
+    }
+
+    /// What the layout was computed from.
+    pub(crate) fn shape(&self) -> &ImageShape {
+        &self.shape
+    }
+
+    /// The guest program's identity.
+    pub(crate) fn guest_id(&self) -> GuestId {
+        self.guest_id
+    }
+
+    /// Marks the sandbox poisoned, or clears it (a complete restore).
+    pub(crate) fn set_poisoned(&mut self, poisoned: bool) {
+        self.poisoned = poisoned;
     }
 
     /// Whether a fault, kill or deadline left the guest in an unknown state: then every
@@ -160,19 +174,7 @@ impl Sandbox {
 
     /// A handle that stops this sandbox's running call from any thread.
     pub fn interrupt_handle(&self) -> InterruptHandle {
-        InterruptHandle { inner: Arc::clone(&self.interrupt) }
-    }
-
-    /// Runs the guest until it waits for the next call, under the kill and deadline
-    /// protocol (see `vm/interrupt.rs`).
-    fn run_call(&mut self, timeout: Option<Duration>) -> Result<(), CallError> {
-        let id = self.interrupt.begin();
-        let timeout = self.debug_timeout(timeout);
-        let deadline = timeout.map(|t| Deadline::start(&self.interrupt, id, t));
-        let result = self.run_until_ready();
-        drop(deadline);
-        self.interrupt.end();
-        result
+        InterruptHandle { inner: Arc::clone(self.machine.interrupt()) }
     }
 
     fn call_values_with_timeout(
@@ -185,8 +187,11 @@ impl Sandbox {
             return Err(CallError::Poisoned);
         }
         let call = FunctionCall { name: name.to_string(), args };
-        self.write_input(&call).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
-        let result = self.run_call(timeout).and_then(|()| self.read_result(name));
+        self.machine.write_input(&call).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
+        let result = self
+            .machine
+            .call(timeout, &mut Host { functions: &self.host_functions })
+            .and_then(|()| self.read_result(name));
         if let Err(e) = &result {
             if e.poisons() {
                 // A fault, a kill, a deadline or a protocol breach: the guest's state is
@@ -195,27 +200,34 @@ impl Sandbox {
             } else if e.resets_vcpu() {
                 // A panic or abort: the guest gave up in the middle of a call; put it
                 // back where it waits for calls.
-                self.reset_vcpu()?;
+                self.machine.reset_vcpu()?;
             }
         }
         result
     }
 
-    /// Writes a framed message into the input buffer.
-    pub(crate) fn write_input<T: serde::Serialize>(&mut self, msg: &T) -> Result<(), message::FrameError> {
-        let size = self.layout.input_buffer_size;
-        // The layout put the input buffer inside guest memory.
-        let buf = self.mem.slice_mut(self.layout.input_buffer, size).map_err(|_| message::FrameError::NoHeader)?;
-        message::write_frame(buf, msg).map(|_| ())
+    /// The outcome of the call of `name`, from the output buffer.
+    fn read_result(&self, name: &str) -> Result<Value, CallError> {
+        let result: FunctionResult = self.machine.read_output(MessageKind::FunctionResult)?;
+        result.map_err(|e| from_function_error(e, name))
     }
 
-    /// Puts the vCPU back where the guest waits for calls.
-    fn reset_vcpu(&mut self) -> Result<(), CallError> {
-        if let Some((regs, sregs)) = &self.ready {
-            self.vm.set_special_registers(sregs)?;
-            self.vm.set_registers(regs)?;
+    /// See `testing::make_forbidden_syscall_on_vcpu_thread`.
+    pub(crate) fn make_forbidden_syscall_on_vcpu_thread(&self) -> bool {
+        match self.machine.vm().as_threaded() {
+            Some(threaded) => {
+                threaded.make_forbidden_syscall();
+                true
+            }
+            None => false,
         }
-        Ok(())
+    }
+
+    /// The core file written for the last fault, if any (feature `crashdump`, with
+    /// [`SandboxBuilder::crash_dump_dir`](crate::SandboxBuilder::crash_dump_dir)).
+    #[cfg(feature = "crashdump")]
+    pub fn last_crash_dump(&self) -> Option<&std::path::Path> {
+        self.machine.hook().and_then(|h| h.last_crash_dump())
     }
 
     /// The configuration this sandbox was built with.
@@ -231,6 +243,25 @@ fn typed<R: ReturnType>(name: &str, value: Value) -> Result<R, CallError> {
         expected: R::TYPE,
         got: got.value_type(),
     })
+}
+
+/// The host's error for what the guest reported about the call of `function`.
+fn from_function_error(e: FunctionError, function: &str) -> CallError {
+    match e {
+        FunctionError::FunctionNotFound { name } => CallError::GuestFunctionNotFound { name },
+        FunctionError::HostFunctionNotFound { name } => CallError::HostFunctionNotFound { name },
+        FunctionError::ArgumentCount { function, expected, got } => {
+            CallError::ArgumentCount { function, expected, got }
+        }
+        FunctionError::ArgumentType { function, index, expected, got } => {
+            CallError::ArgumentType { function, index, expected, got }
+        }
+        FunctionError::ReturnType { function, expected, got } => CallError::ReturnType { function, expected, got },
+        FunctionError::HostFunctionFailed { name, message } => CallError::HostFunctionFailed { name, message },
+        FunctionError::TooLarge { what, size, capacity } => CallError::TooLarge { what, size, capacity },
+        FunctionError::BadMessage { detail } => CallError::Protocol(ProtocolError::Rejected { message: detail }),
+        FunctionError::Failed { message } => CallError::GuestFailed { function: function.to_string(), message },
+    }
 }
 
 fn to_large(e: message::FrameError, what: impl FnOnce() -> String) -> CallError {

@@ -21,7 +21,7 @@ use crate::mem::image::Image;
 use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
-use crate::sandbox::builder::{fresh_seed, GuestId};
+use crate::sandbox::builder::GuestId;
 use crate::sandbox::config::SandboxConfig;
 use crate::sandbox::sandbox::{Parts, Sandbox};
 use crate::vm::pool;
@@ -86,32 +86,31 @@ impl Sandbox {
     /// and the sandbox goes on as a copy-on-write view of it. Later snapshots copy the
     /// pages that hold data.
     pub fn snapshot(&mut self) -> Result<Snapshot, SnapshotError> {
-        if self.poisoned {
+        if self.is_poisoned() {
             return Err(SnapshotError::Poisoned);
         }
-        self.debug_breakpoints_out().map_err(snapshot_error)?;
-        let result = self.freeze();
-        self.debug_breakpoints_in().map_err(snapshot_error)?;
-        if result.is_err() {
-            // Memory may be half switched over: trust nothing until a restore.
-            self.poisoned = true;
-        }
-        result
-    }
-
-    fn freeze(&mut self) -> Result<Snapshot, SnapshotError> {
-        let dirty = self.vm.dirty_pages()?;
-        let image = self.mem.freeze(&dirty).map_err(SnapshotError::Memory)?;
-        let vcpu = self.vm.vcpu_state()?;
+        let machine = self.machine();
+        machine.with_hook(Ok(()), |hook, m| hook.before_snapshot(m)).map_err(snapshot_error)?;
+        let frozen = machine.freeze();
+        machine.with_hook(Ok(()), |hook, m| hook.after_snapshot(m)).map_err(snapshot_error)?;
+        let (image, vcpu) = match frozen {
+            Ok(frozen) => frozen,
+            Err(e) => {
+                // Memory may be half switched over: trust nothing until a restore.
+                self.set_poisoned(true);
+                return Err(e);
+            }
+        };
+        let (shape, layout, ready) = (self.shape().clone(), self.machine().layout().clone(), self.machine().ready());
         Ok(Snapshot {
             inner: Arc::new(SnapshotInner {
                 image,
-                shape: self.shape.clone(),
-                layout: self.layout.clone(),
+                shape,
+                layout,
                 vcpu,
-                ready: self.ready,
-                config: self.config,
-                guest_id: self.guest_id,
+                ready,
+                config: *self.config(),
+                guest_id: self.guest_id(),
             }),
         })
     }
@@ -124,37 +123,19 @@ impl Sandbox {
     /// [`SnapshotError::Mismatch`], and the sandbox is left as it was.
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
         let s = &snapshot.inner;
-        if s.guest_id != self.guest_id {
+        if s.guest_id != self.guest_id() {
             return Err(SnapshotError::Mismatch(SnapshotMismatch::Guest));
         }
-        if s.layout != self.layout {
+        if s.layout != *self.machine().layout() {
             return Err(SnapshotError::Mismatch(SnapshotMismatch::Layout));
         }
-        let result = self.put_back(s).and_then(|()| self.debug_breakpoints_in().map_err(snapshot_error));
+        let machine = self.machine();
+        let result = machine
+            .put_back(&s.image, &s.vcpu, s.ready)
+            .and_then(|()| machine.with_hook(Ok(()), |hook, m| hook.after_snapshot(m)).map_err(snapshot_error));
         // Only a complete restore makes the guest's state known again.
-        self.poisoned = result.is_err();
+        self.set_poisoned(result.is_err());
         result
-    }
-
-    fn put_back(&mut self, s: &SnapshotInner) -> Result<(), SnapshotError> {
-        // Reading the log also starts a new one: from here on it counts writes made
-        // after this restore.
-        let dirty = self.vm.dirty_pages()?;
-        if self.mem.image().is_some_and(|i| i.id() == s.image.id()) {
-            self.mem.reset_pages(&dirty).map_err(SnapshotError::Memory)?;
-        } else {
-            self.mem.rebase(&s.image).map_err(SnapshotError::Memory)?;
-        }
-        self.vm.set_vcpu_state(&s.vcpu)?;
-        self.ready = s.ready;
-        self.reseed()
-    }
-
-    /// A fresh random seed for the guest (`BootInfo::seed`): after a restore and in a
-    /// sandbox made from a snapshot, so that no two tenants of one snapshot derive the
-    /// same random numbers.
-    fn reseed(&mut self) -> Result<(), SnapshotError> {
-        self.mem.write(self.layout.seed, &fresh_seed()).map_err(|e| SnapshotError::Memory(std::io::Error::other(e)))
     }
 
     /// A new, independent sandbox in the state of `snapshot`, ready to call, with the
@@ -166,7 +147,7 @@ impl Sandbox {
     /// [`set_vm_pool_capacity`](crate::set_vm_pool_capacity)), else creates one.
     pub fn from_snapshot(snapshot: &Snapshot, host_functions: HostFunctions) -> Result<Sandbox, SnapshotError> {
         let s = &snapshot.inner;
-        let (mut vm, mem) = match pool::take(s.layout.memory_size) {
+        let (mut vm, mem) = match pool::take(s.layout.memory_size, s.config.seccomp) {
             Some(mut pooled) => {
                 pooled.mem.rebase(&s.image).map_err(SnapshotError::Memory)?;
                 // Forget what the VM's previous guest wrote.
@@ -175,14 +156,17 @@ impl Sandbox {
             }
             None => {
                 let mem = GuestMemory::from_image(&s.image).map_err(SnapshotError::Memory)?;
-                let vm = vm::create(&mem)?;
+                let vm = vm::create(&mem, s.config.seccomp).map_err(|e| match e {
+                    vm::CreateError::Hypervisor(e) => SnapshotError::Hypervisor(e),
+                    vm::CreateError::VcpuThread(e) => SnapshotError::VcpuThread(e),
+                })?;
                 (vm, mem)
             }
         };
         vm.set_vcpu_state(&s.vcpu)?;
         let parts = Parts { shape: s.shape.clone(), layout: s.layout.clone(), config: s.config, guest_id: s.guest_id };
         let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, s.ready)?;
-        sandbox.reseed()?;
+        sandbox.machine().reseed()?;
         Ok(sandbox)
     }
 }

@@ -67,6 +67,9 @@ pub(crate) struct ConfigRecord {
     pub memory_limit: u64,
     pub call_timeout_ns: Option<u64>,
     pub init_timeout_ns: u64,
+    /// Seccomp mode: sandboxes made from the snapshot run their vCPU on a filtered
+    /// thread.
+    pub seccomp: bool,
 }
 
 /// What user mode can change of the vCPU: the general registers (rax, rbx, rcx, rdx,
@@ -120,6 +123,7 @@ impl From<&SandboxConfig> for ConfigRecord {
             memory_limit: c.memory_limit,
             call_timeout_ns: c.call_timeout.map(nanos),
             init_timeout_ns: nanos(c.init_timeout),
+            seccomp: c.seccomp,
         }
     }
 }
@@ -134,6 +138,7 @@ impl From<&ConfigRecord> for SandboxConfig {
             memory_limit: c.memory_limit,
             call_timeout: c.call_timeout_ns.map(std::time::Duration::from_nanos),
             init_timeout: std::time::Duration::from_nanos(c.init_timeout_ns),
+            seccomp: c.seccomp,
         }
     }
 }

@@ -198,7 +198,7 @@ fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-fn current_tid() -> libc::pid_t {
+pub(crate) fn current_tid() -> libc::pid_t {
     // SAFETY: gettid has no arguments and cannot fail.
     let tid = unsafe { libc::syscall(libc::SYS_gettid) };
     libc::pid_t::try_from(tid).unwrap_or(0)
@@ -223,12 +223,13 @@ impl Interrupt {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Step 1: a call starts on this thread; returns its id.
-    pub(crate) fn begin(&self) -> u64 {
+    /// Step 1: a call starts, its vCPU running on thread `vcpu_thread` (the caller's
+    /// if `None`); returns its id.
+    pub(crate) fn begin(&self, vcpu_thread: Option<libc::pid_t>) -> u64 {
         let mut s = self.lock();
         s.call += 1;
         s.running = true;
-        s.tid = current_tid();
+        s.tid = vcpu_thread.unwrap_or_else(current_tid);
         s.stop = None;
         s.call
     }

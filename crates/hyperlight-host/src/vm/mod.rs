@@ -15,8 +15,11 @@ pub(crate) mod debug_regs;
 pub(crate) mod fake;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
+pub(crate) mod machine;
 pub(crate) mod pool;
+pub(crate) mod seccomp;
 pub(crate) mod stubs;
+pub(crate) mod vcpu_thread;
 
 use std::fmt;
 use std::io;
@@ -225,6 +228,15 @@ pub(crate) trait Backend: Send + fmt::Debug {
     fn poolable(&self) -> bool {
         true
     }
+    /// The kernel thread id of the thread that runs the vCPU, if it is not the
+    /// caller's (a [`vcpu_thread::ThreadedVm`]): where the interrupt signal must go.
+    fn vcpu_thread(&self) -> Option<libc::pid_t> {
+        None
+    }
+    /// This backend as a [`vcpu_thread::ThreadedVm`], if it is one.
+    fn as_threaded(&self) -> Option<&vcpu_thread::ThreadedVm> {
+        None
+    }
 
     // --- Debugger support (feature `gdb`; see `crate::debug`). A
     // backend that lacks a part says so through the default: unsupported.
@@ -261,7 +273,29 @@ fn unsupported(operation: &'static str) -> HypervisorError {
     HypervisorError::Operation { operation, source: io::ErrorKind::Unsupported.into() }
 }
 
-/// Creates a VM over `mem` with the best backend available on this machine.
-pub(crate) fn create(mem: &GuestMemory) -> Result<Box<dyn Backend>, HypervisorError> {
-    Ok(Box::new(kvm::KvmVm::new(mem)?))
+/// Why a VM could not be created.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CreateError {
+    #[error(transparent)]
+    Hypervisor(#[from] HypervisorError),
+    #[error(transparent)]
+    VcpuThread(#[from] vcpu_thread::VcpuThreadError),
+}
+
+/// Creates a VM over `mem` with the best backend available on this machine; with
+/// `seccomp`, its vCPU runs on a thread of its own under the seccomp filter.
+pub(crate) fn create(mem: &GuestMemory, seccomp: bool) -> Result<Box<dyn Backend>, CreateError> {
+    let vm: Box<dyn Backend> = Box::new(kvm::KvmVm::new(mem)?);
+    Ok(if seccomp { Box::new(on_filtered_thread(vm)?) } else { vm })
+}
+
+/// `vm` with its runs on a new thread under the seccomp filter.
+pub(crate) fn on_filtered_thread(
+    vm: Box<dyn Backend>,
+) -> Result<vcpu_thread::ThreadedVm, vcpu_thread::VcpuThreadError> {
+    vcpu_thread::ThreadedVm::new(vm, || {
+        // Signal masks are inherited: make sure the kill signal reaches this thread.
+        let _ = vmm_sys_util::signal::unblock_signal(interrupt::interrupt_signal());
+        seccomp::apply()
+    })
 }

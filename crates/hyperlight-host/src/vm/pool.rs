@@ -23,13 +23,16 @@ pub const DEFAULT_VM_POOL_CAPACITY: usize = 16;
 pub(crate) struct Pooled {
     pub vm: Box<dyn Backend>,
     pub mem: GuestMemory,
+    /// Whether its vCPU runs on a filtered thread of its own (seccomp mode): such
+    /// VMs go only to sandboxes in that mode, and others only to the others.
+    pub seccomp: bool,
 }
 
 #[derive(Debug)]
 struct Pool {
     capacity: usize,
     count: usize,
-    by_size: BTreeMap<u64, Vec<Pooled>>,
+    by_size: BTreeMap<(u64, bool), Vec<Pooled>>,
 }
 
 static POOL: Mutex<Pool> = Mutex::new(Pool { capacity: DEFAULT_VM_POOL_CAPACITY, count: 0, by_size: BTreeMap::new() });
@@ -73,25 +76,25 @@ pub(crate) fn put(mut pooled: Pooled) {
     if pool().capacity == 0 || pooled.mem.release().is_err() {
         return;
     }
-    let size = pooled.mem.size();
+    let key = (pooled.mem.size(), pooled.seccomp);
     let mut p = pool();
     if p.count < p.capacity {
         p.count += 1;
-        p.by_size.entry(size).or_default().push(pooled);
+        p.by_size.entry(key).or_default().push(pooled);
     } else {
         drop(p);
         drop(pooled);
     }
 }
 
-/// A pooled VM whose memory is `size` bytes, if there is one.
-pub(crate) fn take(size: u64) -> Option<Pooled> {
+/// A pooled VM whose memory is `size` bytes, in seccomp mode or not, if there is one.
+pub(crate) fn take(size: u64, seccomp: bool) -> Option<Pooled> {
     let mut guard = pool();
     let Pool { count, by_size, .. } = &mut *guard;
-    let list = by_size.get_mut(&size)?;
+    let list = by_size.get_mut(&(size, seccomp))?;
     let v = list.pop();
     if list.is_empty() {
-        by_size.remove(&size);
+        by_size.remove(&(size, seccomp));
     }
     if v.is_some() {
         *count -= 1;

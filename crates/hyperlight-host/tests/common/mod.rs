@@ -45,6 +45,17 @@ pub fn require_kvm() {
     }
 }
 
+/// Whether the tests run their sandboxes in seccomp mode (`HYPERLIGHT_TEST_SECCOMP=1`,
+/// which `cargo xtask test` sets for a second run of the behaviour tests).
+pub fn seccomp() -> bool {
+    std::env::var("HYPERLIGHT_TEST_SECCOMP").is_ok_and(|v| v == "1")
+}
+
+/// A builder with the defaults, in seccomp mode if [`seccomp`] says so.
+pub fn builder() -> SandboxBuilder {
+    SandboxBuilder::new().seccomp(seccomp())
+}
+
 /// Builds `builder` from the guest `name`, after checking that KVM is there.
 pub fn build(builder: SandboxBuilder, name: &str) -> Sandbox {
     require_kvm();
@@ -54,7 +65,7 @@ pub fn build(builder: SandboxBuilder, name: &str) -> Sandbox {
 
 /// A sandbox of `simpleguest` with the default configuration.
 pub fn simpleguest() -> Sandbox {
-    build(SandboxBuilder::new(), "simpleguest")
+    build(builder(), "simpleguest")
 }
 
 /// After a failure that poisons the sandbox (a fault, kill, deadline or protocol

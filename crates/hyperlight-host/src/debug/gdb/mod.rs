@@ -31,10 +31,11 @@ use hyperlight_common::port::ExitPort;
 use self::target::{Event, GdbTarget, Reply, Request, Stop};
 use crate::debug::page_walk;
 use crate::debug::trap::{signal_of, TrapFrame};
+use crate::debug::Debugger;
 use crate::error::CallError;
-use crate::sandbox::sandbox::Sandbox;
 use crate::vm::debug_regs::{DebugRegisters, DR6_BS};
 use crate::vm::interrupt::Interrupt;
+use crate::vm::machine::Machine;
 use crate::vm::{Registers, Segment, SpecialRegisters, VmExit};
 
 const RFLAGS_TF: u64 = 1 << 8;
@@ -178,33 +179,33 @@ impl Drop for Session {
     }
 }
 
-impl Sandbox {
+impl Debugger {
     fn gdb(&mut self) -> &mut Session {
-        self.debug.gdb.as_mut().expect("called only while a gdb session exists")
+        self.gdb.as_mut().expect("called only while a gdb session exists")
     }
 
     /// Hook before each run: the first one is the guest's entry, where the sandbox
     /// waits for gdb's first "continue"; later, a pending Ctrl-C stops here.
-    pub(crate) fn gdb_before_run(&mut self) -> Result<(), CallError> {
+    pub(crate) fn gdb_before_run(&mut self, m: &mut Machine) -> Result<(), CallError> {
         if self.gdb().unstarted.is_some() {
-            let sregs = self.vm.special_registers()?;
-            let hw = self.vm.hardware_breakpoints_work();
-            let interrupt = Arc::clone(&self.interrupt);
+            let sregs = m.vm().special_registers()?;
+            let hw = m.vm().hardware_breakpoints_work();
+            let interrupt = Arc::clone(m.interrupt());
             let session = self.gdb();
             session.user_cs = sregs.cs;
             session.user_ss = sregs.ss;
             if session.start(interrupt, hw).is_err() {
-                self.debug.gdb = None;
+                self.gdb = None;
                 return Ok(());
             }
             // gdb asks for the stop reason of the entry stop itself.
-            return self.gdb_stop(None);
+            return self.gdb_stop(m, None);
         }
         if self.gdb().pause.load(Ordering::SeqCst) {
             // Only where user code can resume: not inside a stub.
-            if self.vm.special_registers()?.cs.dpl == 3 {
+            if m.vm().special_registers()?.cs.dpl == 3 {
                 self.gdb().pause.store(false, Ordering::SeqCst);
-                return self.gdb_stop(Some(Stop::Signal(SIGINT)));
+                return self.gdb_stop(m, Some(Stop::Signal(SIGINT)));
             }
         }
         Ok(())
@@ -212,14 +213,14 @@ impl Sandbox {
 
     /// Hook on each exit: a #BP or #DB that the debugger caused becomes a debug
     /// stop; any other exception is shown to gdb, then reported as usual.
-    pub(crate) fn gdb_exit(&mut self, exit: VmExit) -> Result<Option<VmExit>, CallError> {
+    pub(crate) fn gdb_exit(&mut self, m: &mut Machine, exit: VmExit) -> Result<Option<VmExit>, CallError> {
         let VmExit::IoOut { port, data: vector } = exit else { return Ok(Some(exit)) };
         if ExitPort::from_port(port) != Some(ExitPort::Fault) {
             return Ok(Some(exit));
         }
-        let stub_regs = self.vm.registers()?;
-        let stub_sregs = self.vm.special_registers()?;
-        let Ok(frame) = TrapFrame::read(&self.mem, stub_regs.rsp) else { return Ok(Some(exit)) };
+        let stub_regs = m.vm().registers()?;
+        let stub_sregs = m.vm().special_registers()?;
+        let Ok(frame) = TrapFrame::read(m.mem(), stub_regs.rsp) else { return Ok(Some(exit)) };
         if frame.cs & 3 != 3 {
             return Ok(Some(exit));
         }
@@ -232,7 +233,7 @@ impl Sandbox {
             // The guest's own int3: stopped after it, and resumed there.
             3 => Stop::Signal(SIGTRAP),
             1 => {
-                let dr6 = self.vm.debug_registers().map(|d| d.dr6).unwrap_or(0);
+                let dr6 = m.vm().debug_registers().map(|d| d.dr6).unwrap_or(0);
                 if dr6 & 0xf != 0 && self.gdb().hw.is_some() {
                     Stop::HwBreak
                 } else if self.gdb().stepping || dr6 & DR6_BS != 0 {
@@ -244,80 +245,85 @@ impl Sandbox {
             v => {
                 // A real fault: let gdb look at the faulting state, then put the
                 // stub's state back so that the run loop reports the fault.
-                self.enter_user_state(&user, &stub_sregs)?;
-                self.gdb_stop(Some(Stop::Signal(signal_of(v))))?;
-                self.vm.set_special_registers(&stub_sregs)?;
-                self.vm.set_registers(&stub_regs)?;
+                self.enter_user_state(m, &user, &stub_sregs)?;
+                self.gdb_stop(m, Some(Stop::Signal(signal_of(v))))?;
+                m.vm_mut().set_special_registers(&stub_sregs)?;
+                m.vm_mut().set_registers(&stub_regs)?;
                 return Ok(Some(exit));
             }
         };
-        self.enter_user_state(&user, &stub_sregs)?;
-        self.gdb_stop(Some(stop))?;
+        self.enter_user_state(m, &user, &stub_sregs)?;
+        self.gdb_stop(m, Some(stop))?;
         Ok(None)
     }
 
     /// Puts the vCPU back into user mode with `regs`: the stub's special registers
     /// (FS/GS bases, CR2... are the user's) with the user's code and stack segments.
-    fn enter_user_state(&mut self, regs: &Registers, stub_sregs: &SpecialRegisters) -> Result<(), CallError> {
+    fn enter_user_state(
+        &mut self,
+        m: &mut Machine,
+        regs: &Registers,
+        stub_sregs: &SpecialRegisters,
+    ) -> Result<(), CallError> {
         let session = self.gdb();
         let sregs = SpecialRegisters { cs: session.user_cs, ss: session.user_ss, ..*stub_sregs };
-        self.vm.set_special_registers(&sregs)?;
-        self.vm.set_registers(regs)?;
+        m.vm_mut().set_special_registers(&sregs)?;
+        m.vm_mut().set_registers(regs)?;
         Ok(())
     }
 
     /// A debug stop: tells gdb why (unless gdb asks itself), then serves it until it
     /// resumes, detaches or kills.
-    fn gdb_stop(&mut self, stop: Option<Stop>) -> Result<(), CallError> {
-        let mut session = self.debug.gdb.take().expect("called only while a gdb session exists");
+    fn gdb_stop(&mut self, m: &mut Machine, stop: Option<Stop>) -> Result<(), CallError> {
+        let mut session = self.gdb.take().expect("called only while a gdb session exists");
         if let Some(stop) = stop {
             let _ = session.events.send(Event::Stopped(stop));
         }
-        let outcome = self.gdb_serve(&mut session);
+        let outcome = self.gdb_serve(m, &mut session);
         match outcome {
             Ok(Resume::Run) => {
-                self.debug.gdb = Some(session);
+                self.gdb = Some(session);
                 Ok(())
             }
-            Ok(Resume::Detach) => self.gdb_detach(session),
+            Ok(Resume::Detach) => self.gdb_detach(m, session),
             Ok(Resume::Kill) => {
-                self.gdb_detach(session)?;
+                self.gdb_detach(m, session)?;
                 Err(CallError::Cancelled)
             }
             Err(e) => {
-                self.debug.gdb = Some(session);
+                self.gdb = Some(session);
                 Err(e)
             }
         }
     }
 
-    fn gdb_serve(&mut self, s: &mut Session) -> Result<Resume, CallError> {
+    fn gdb_serve(&mut self, m: &mut Machine, s: &mut Session) -> Result<Resume, CallError> {
         loop {
             let Ok(request) = s.requests.recv() else { return Ok(Resume::Detach) };
             let reply = match request {
-                Request::ReadRegisters => Reply::Registers(Box::new(regs::read(self.vm.as_ref())?)),
-                Request::WriteRegisters(r) => Reply::Done(regs::write(self.vm.as_mut(), &r).is_ok()),
+                Request::ReadRegisters => Reply::Registers(Box::new(regs::read(m.vm())?)),
+                Request::WriteRegisters(r) => Reply::Done(regs::write(m.vm_mut(), &r).is_ok()),
                 Request::ReadMemory { addr, len } => {
-                    let cr3 = self.vm.special_registers()?.cr3;
+                    let cr3 = m.vm().special_registers()?.cr3;
                     let mut bytes = vec![0u8; len];
-                    let n = page_walk::read(&self.mem, cr3, addr, &mut bytes);
+                    let n = page_walk::read(m.mem(), cr3, addr, &mut bytes);
                     bytes.truncate(n);
                     s.hide_breakpoints(addr, &mut bytes);
                     Reply::Memory(bytes)
                 }
                 Request::WriteMemory { addr, mut data } => {
-                    let cr3 = self.vm.special_registers()?.cr3;
+                    let cr3 = m.vm().special_registers()?.cr3;
                     s.keep_breakpoints(addr, &mut data);
-                    Reply::Done(page_walk::write(&mut self.mem, cr3, addr, &data))
+                    Reply::Done(page_walk::write(m.mem_mut(), cr3, addr, &data))
                 }
-                Request::SwBreakpoint { addr, set } => Reply::Done(self.sw_breakpoint(s, addr, set)?),
-                Request::HwBreakpoint { addr, set } => Reply::Done(self.hw_breakpoint(s, addr, set)?),
-                Request::Monitor(cmd) => Reply::Text(self.monitor(&cmd)?),
+                Request::SwBreakpoint { addr, set } => Reply::Done(self.sw_breakpoint(m, s, addr, set)?),
+                Request::HwBreakpoint { addr, set } => Reply::Done(self.hw_breakpoint(m, s, addr, set)?),
+                Request::Monitor(cmd) => Reply::Text(self.monitor(m, &cmd)?),
                 Request::Resume { step } => {
                     s.stepping = step;
-                    let mut r = self.vm.registers()?;
+                    let mut r = m.vm().registers()?;
                     r.rflags = if step { r.rflags | RFLAGS_TF } else { r.rflags & !RFLAGS_TF };
-                    self.vm.set_registers(&r)?;
+                    m.vm_mut().set_registers(&r)?;
                     return Ok(Resume::Run);
                 }
                 Request::Detach => return Ok(Resume::Detach),
@@ -329,15 +335,15 @@ impl Sandbox {
         }
     }
 
-    fn sw_breakpoint(&mut self, s: &mut Session, addr: u64, set: bool) -> Result<bool, CallError> {
-        let cr3 = self.vm.special_registers()?.cr3;
+    fn sw_breakpoint(&mut self, m: &mut Machine, s: &mut Session, addr: u64, set: bool) -> Result<bool, CallError> {
+        let cr3 = m.vm().special_registers()?.cr3;
         if set {
             if s.breakpoints.contains_key(&addr) {
                 return Ok(true);
             }
             let mut original = [0u8];
-            if page_walk::read(&self.mem, cr3, addr, &mut original) != 1
-                || !page_walk::write(&mut self.mem, cr3, addr, &[INT3])
+            if page_walk::read(m.mem(), cr3, addr, &mut original) != 1
+                || !page_walk::write(m.mem_mut(), cr3, addr, &[INT3])
             {
                 return Ok(false);
             }
@@ -345,14 +351,14 @@ impl Sandbox {
             Ok(true)
         } else {
             match s.breakpoints.remove(&addr) {
-                Some(original) => Ok(page_walk::write(&mut self.mem, cr3, addr, &[original])),
+                Some(original) => Ok(page_walk::write(m.mem_mut(), cr3, addr, &[original])),
                 None => Ok(false),
             }
         }
     }
 
     /// DR0..DR3 as execute breakpoints (R/W = 00, LEN = 00), locally enabled in DR7.
-    fn hw_breakpoint(&mut self, s: &mut Session, addr: u64, set: bool) -> Result<bool, CallError> {
+    fn hw_breakpoint(&mut self, m: &mut Machine, s: &mut Session, addr: u64, set: bool) -> Result<bool, CallError> {
         let Some(slots) = s.hw.as_mut() else { return Ok(false) };
         let slot =
             if set { slots.iter().position(Option::is_none) } else { slots.iter().position(|a| *a == Some(addr)) };
@@ -365,13 +371,13 @@ impl Sandbox {
                 d.dr7 |= 1 << (2 * n);
             }
         }
-        Ok(self.vm.set_debug_registers(&d).is_ok())
+        Ok(m.vm_mut().set_debug_registers(&d).is_ok())
     }
 
     /// `monitor regs`: the registers gdb's x86_64 description leaves out; `monitor
     /// set NAME VALUE` changes one of fs_base, gs_base, cr0, cr3, cr4, efer.
-    fn monitor(&mut self, cmd: &str) -> Result<String, CallError> {
-        let mut s = self.vm.special_registers()?;
+    fn monitor(&mut self, m: &mut Machine, cmd: &str) -> Result<String, CallError> {
+        let mut s = m.vm().special_registers()?;
         let words: Vec<&str> = cmd.split_whitespace().collect();
         match words.as_slice() {
             ["regs"] | [] => Ok(format!(
@@ -390,7 +396,7 @@ impl Sandbox {
                     "efer" => s.efer = v,
                     other => return Ok(format!("unknown register {other}")),
                 }
-                match self.vm.set_special_registers(&s) {
+                match m.vm_mut().set_special_registers(&s) {
                     Ok(()) => Ok(format!("{name} = {v:#x}")),
                     Err(e) => Ok(format!("cannot set {name}: {e}")),
                 }
@@ -402,41 +408,41 @@ impl Sandbox {
     /// Takes every software breakpoint out of guest memory (`insert == false`), or puts
     /// them all back (`insert == true`), reading the bytes under them anew (a restore
     /// may have changed them).
-    pub(crate) fn gdb_breakpoints(&mut self, insert: bool) -> Result<(), CallError> {
-        let Some(mut session) = self.debug.gdb.take() else { return Ok(()) };
+    pub(crate) fn gdb_breakpoints(&mut self, m: &mut Machine, insert: bool) -> Result<(), CallError> {
+        let Some(mut session) = self.gdb.take() else { return Ok(()) };
         let result = (|| {
-            let cr3 = self.vm.special_registers()?.cr3;
+            let cr3 = m.vm().special_registers()?.cr3;
             for (addr, original) in session.breakpoints.iter_mut() {
                 if insert {
                     let mut under = [0u8];
-                    if page_walk::read(&self.mem, cr3, *addr, &mut under) == 1 && under[0] != INT3 {
+                    if page_walk::read(m.mem(), cr3, *addr, &mut under) == 1 && under[0] != INT3 {
                         *original = under[0];
                     }
-                    page_walk::write(&mut self.mem, cr3, *addr, &[INT3]);
+                    page_walk::write(m.mem_mut(), cr3, *addr, &[INT3]);
                 } else {
-                    page_walk::write(&mut self.mem, cr3, *addr, &[*original]);
+                    page_walk::write(m.mem_mut(), cr3, *addr, &[*original]);
                 }
             }
             Ok(())
         })();
-        self.debug.gdb = Some(session);
+        self.gdb = Some(session);
         result
     }
 
     /// gdb is gone: takes the breakpoints out and lets the guest run freely.
-    fn gdb_detach(&mut self, session: Box<Session>) -> Result<(), CallError> {
+    fn gdb_detach(&mut self, m: &mut Machine, session: Box<Session>) -> Result<(), CallError> {
         let mut session = session;
         let addrs: Vec<u64> = session.breakpoints.keys().copied().collect();
         for addr in addrs {
-            self.sw_breakpoint(&mut session, addr, false)?;
+            self.sw_breakpoint(m, &mut session, addr, false)?;
         }
         if session.hw.is_some() {
-            let _ = self.vm.set_debug_registers(&DebugRegisters::default());
+            let _ = m.vm_mut().set_debug_registers(&DebugRegisters::default());
         }
-        let mut r = self.vm.registers()?;
+        let mut r = m.vm().registers()?;
         if r.rflags & RFLAGS_TF != 0 && session.stepping {
             r.rflags &= !RFLAGS_TF;
-            self.vm.set_registers(&r)?;
+            m.vm_mut().set_registers(&r)?;
         }
         drop(session);
         Ok(())

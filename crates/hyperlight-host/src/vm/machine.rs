@@ -1,0 +1,361 @@
+//! `Machine`: the one owner of a guest's vCPU, memory and layout, and the run loop
+//! over them.
+//!
+//! The run loop runs the vCPU until the guest waits for the next call, serving host
+//! calls on the way, and turns every other exit into a typed error. It reads top
+//! down: [`Machine::call`] (kill and deadline protocol around a run) ->
+//! [`Machine::run_until_ready`] (the exit loop) -> one handler per exit. Host calls go
+//! to the [`HostCalls`] the caller passes in (the sandbox's host functions); a
+//! debugger sees every exit first through an [`ExitHook`].
+//!
+//! Every byte the guest wrote is copied out of guest memory and bounds-checked before
+//! it is decoded (see [`Machine::read_output`]).
+
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyperlight_common::boot::SEED_SIZE;
+use hyperlight_common::message::{self, FrameError, FRAME_HEADER};
+use hyperlight_common::port::ExitPort;
+use hyperlight_common::{AbortKind, GuestAbort, PAGE_SIZE};
+
+use crate::error::{CallError, Exception, GuestFault, MessageKind, ProtocolError, SnapshotError, UnexpectedExit};
+use crate::mem::image::Image;
+use crate::mem::layout::{GuestAddr, Layout};
+use crate::mem::memory::GuestMemory;
+use crate::vm::interrupt::{Deadline, Interrupt, InterruptSignalError, StopReason};
+use crate::vm::pool::{self, Pooled};
+use crate::vm::stubs::has_error_code;
+use crate::vm::{Backend, HypervisorError, Registers, SpecialRegisters, VcpuState, VmExit};
+
+/// What serves the guest's host calls during a run.
+pub(crate) trait HostCalls {
+    /// The guest exited with a host call in the output buffer: serve it (reading the
+    /// call and writing the reply through `machine`).
+    fn host_call(&mut self, machine: &mut Machine) -> Result<(), CallError>;
+}
+
+/// What observes, and may consume, the exits of a run: the debugger (gdb stub,
+/// crash dumps). Every method has the neutral default.
+pub(crate) trait ExitHook: Send + std::fmt::Debug {
+    /// The run loop is about to run the vCPU.
+    fn before_run(&mut self, _machine: &mut Machine) -> Result<(), CallError> {
+        Ok(())
+    }
+    /// The vCPU exited with `exit`: `None` if the hook consumed it (the run loop runs
+    /// the vCPU again), else the exit to handle.
+    fn on_exit(&mut self, _machine: &mut Machine, exit: VmExit) -> Result<Option<VmExit>, CallError> {
+        Ok(Some(exit))
+    }
+    /// Guest memory is about to be frozen into a snapshot: anything the hook patched
+    /// into it (breakpoints) comes out.
+    fn before_snapshot(&mut self, _machine: &mut Machine) -> Result<(), CallError> {
+        Ok(())
+    }
+    /// A snapshot or a restore is done: what came out goes back in.
+    fn after_snapshot(&mut self, _machine: &mut Machine) -> Result<(), CallError> {
+        Ok(())
+    }
+    /// Whether calls may have deadlines (not while a debugger holds the guest).
+    fn allows_deadlines(&self) -> bool {
+        true
+    }
+    /// The core file written for the last fault, if any (feature `crashdump`).
+    #[cfg(feature = "crashdump")]
+    fn last_crash_dump(&self) -> Option<&std::path::Path> {
+        None
+    }
+}
+
+/// A guest's vCPU, memory and layout.
+#[derive(Debug)]
+pub(crate) struct Machine {
+    // Both go to the VM pool when the machine is dropped (see `Drop`).
+    vm: ManuallyDrop<Box<dyn Backend>>,
+    mem: ManuallyDrop<GuestMemory>,
+    layout: Layout,
+    /// Kill and deadline state, shared with interrupt handles and the timer.
+    interrupt: Arc<Interrupt>,
+    /// The vCPU state at the guest's first "ready" exit: where it waits for calls. A
+    /// call that ends in a panic or abort resets the vCPU to it.
+    ready: Option<(Registers, SpecialRegisters)>,
+    hook: Option<Box<dyn ExitHook>>,
+    /// Pooled VMs are kept apart by mode (seccomp or not).
+    seccomp: bool,
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        // Before the VM (and its interrupt flag) goes: handles must not touch it.
+        self.interrupt.detach();
+        // SAFETY: `vm` and `mem` are taken exactly once, here, and the machine is never
+        // used again after `drop`.
+        let (vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
+        if vm.poolable() {
+            pool::put(Pooled { vm, mem, seccomp: self.seccomp });
+        }
+    }
+}
+
+impl Machine {
+    /// A machine of parts that are ready (memory and vCPU state set).
+    pub(crate) fn new(
+        mut vm: Box<dyn Backend>,
+        mem: GuestMemory,
+        layout: Layout,
+        ready: Option<(Registers, SpecialRegisters)>,
+        seccomp: bool,
+    ) -> Result<Machine, InterruptSignalError> {
+        let interrupt = Interrupt::new(vm.interrupt_flag())?;
+        Ok(Machine {
+            vm: ManuallyDrop::new(vm),
+            mem: ManuallyDrop::new(mem),
+            layout,
+            interrupt,
+            ready,
+            hook: None,
+            seccomp,
+        })
+    }
+
+    /// Lets `hook` see every exit from now on.
+    pub(crate) fn set_hook(&mut self, hook: Box<dyn ExitHook>) {
+        self.hook = Some(hook);
+    }
+
+    /// Runs `f` on the hook, if there is one (taken out meanwhile, so that `f` can
+    /// have the machine too).
+    pub(crate) fn with_hook<R>(&mut self, absent: R, f: impl FnOnce(&mut dyn ExitHook, &mut Machine) -> R) -> R {
+        let Some(mut hook) = self.hook.take() else { return absent };
+        let r = f(hook.as_mut(), self);
+        self.hook = Some(hook);
+        r
+    }
+
+    /// The hook, if there is one.
+    pub(crate) fn hook(&self) -> Option<&dyn ExitHook> {
+        self.hook.as_deref()
+    }
+
+    pub(crate) fn vm(&self) -> &dyn Backend {
+        self.vm.as_ref()
+    }
+
+    // Used by the debugger (features gdb, crashdump) and the run-loop tests.
+    #[cfg_attr(not(any(feature = "gdb", feature = "crashdump")), allow(dead_code))]
+    pub(crate) fn vm_mut(&mut self) -> &mut dyn Backend {
+        self.vm.as_mut()
+    }
+
+    // Used by the debugger (features gdb, crashdump) and the run-loop tests.
+    #[cfg_attr(not(any(feature = "gdb", feature = "crashdump")), allow(dead_code))]
+    pub(crate) fn mem(&self) -> &GuestMemory {
+        &self.mem
+    }
+
+    // Used by the debugger (features gdb, crashdump) and the run-loop tests.
+    #[cfg_attr(not(any(feature = "gdb", feature = "crashdump")), allow(dead_code))]
+    pub(crate) fn mem_mut(&mut self) -> &mut GuestMemory {
+        &mut self.mem
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub(crate) fn interrupt(&self) -> &Arc<Interrupt> {
+        &self.interrupt
+    }
+
+    pub(crate) fn ready(&self) -> Option<(Registers, SpecialRegisters)> {
+        self.ready
+    }
+
+    /// Records where the guest waits for calls: the vCPU state now (after init).
+    pub(crate) fn mark_ready(&mut self) -> Result<(), HypervisorError> {
+        let regs = self.vm.registers()?;
+        let sregs = self.vm.special_registers()?;
+        self.ready = Some((regs, sregs));
+        Ok(())
+    }
+
+    /// Puts the vCPU back where the guest waits for calls.
+    pub(crate) fn reset_vcpu(&mut self) -> Result<(), CallError> {
+        if let Some((regs, sregs)) = &self.ready {
+            self.vm.set_special_registers(sregs)?;
+            self.vm.set_registers(regs)?;
+        }
+        Ok(())
+    }
+
+    /// Freezes guest memory into an image (see `GuestMemory::freeze`) and reads the
+    /// whole vCPU state: what a snapshot is.
+    pub(crate) fn freeze(&mut self) -> Result<(Arc<Image>, VcpuState), SnapshotError> {
+        let dirty = self.vm.dirty_pages()?;
+        let image = self.mem.freeze(&dirty).map_err(SnapshotError::Memory)?;
+        let vcpu = self.vm.vcpu_state()?;
+        Ok((image, vcpu))
+    }
+
+    /// Puts memory and the vCPU back as `image` and `vcpu` have them (a restore), and
+    /// gives the guest a fresh random seed.
+    ///
+    /// The pages put back are those KVM's dirty log saw the guest write and those the
+    /// host wrote: nothing the guest says is believed. If memory is not a view of
+    /// `image` (another snapshot of the same guest), the whole range is re-mapped.
+    pub(crate) fn put_back(
+        &mut self,
+        image: &Arc<Image>,
+        vcpu: &VcpuState,
+        ready: Option<(Registers, SpecialRegisters)>,
+    ) -> Result<(), SnapshotError> {
+        // Reading the log also starts a new one: from here on it counts writes made
+        // after this restore.
+        let dirty = self.vm.dirty_pages()?;
+        if self.mem.image().is_some_and(|i| i.id() == image.id()) {
+            self.mem.reset_pages(&dirty).map_err(SnapshotError::Memory)?;
+        } else {
+            self.mem.rebase(image).map_err(SnapshotError::Memory)?;
+        }
+        self.vm.set_vcpu_state(vcpu)?;
+        self.ready = ready;
+        self.reseed()
+    }
+
+    /// A fresh random seed for the guest (`BootInfo::seed`): after a restore and in a
+    /// sandbox made from a snapshot, so that no two tenants of one snapshot derive the
+    /// same random numbers.
+    pub(crate) fn reseed(&mut self) -> Result<(), SnapshotError> {
+        self.mem.write(self.layout.seed, &fresh_seed()).map_err(|e| SnapshotError::Memory(std::io::Error::other(e)))
+    }
+
+    /// Runs the guest until it waits for the next call, under the kill and deadline
+    /// protocol (see `vm/interrupt.rs`).
+    pub(crate) fn call(&mut self, timeout: Option<Duration>, host: &mut dyn HostCalls) -> Result<(), CallError> {
+        let id = self.interrupt.begin(self.vm.vcpu_thread());
+        let allows_deadlines = self.hook().is_none_or(|h| h.allows_deadlines());
+        let deadline = timeout.filter(|_| allows_deadlines).map(|t| Deadline::start(&self.interrupt, id, t));
+        let result = self.run_until_ready(host);
+        drop(deadline);
+        self.interrupt.end();
+        result
+    }
+
+    /// Runs the guest until it exits through [`ExitPort::Ready`].
+    pub(crate) fn run_until_ready(&mut self, host: &mut dyn HostCalls) -> Result<(), CallError> {
+        loop {
+            self.with_hook(Ok(()), |hook, m| hook.before_run(m))?;
+            let exit = self.vm.run()?;
+            let Some(exit) = self.with_hook(Ok(Some(exit.clone())), |hook, m| hook.on_exit(m, exit))? else {
+                continue;
+            };
+            match exit {
+                VmExit::IoOut { port, data } => match ExitPort::from_port(port) {
+                    Some(ExitPort::Ready) => return Ok(()),
+                    Some(ExitPort::HostCall) => host.host_call(self)?,
+                    Some(ExitPort::Abort) => return Err(self.read_abort()),
+                    Some(ExitPort::Fault) => return Err(self.read_fault(data)?),
+                    None => return Err(unexpected(UnexpectedExit::OutToPort(port))),
+                },
+                VmExit::IoIn { port } => return Err(unexpected(UnexpectedExit::InFromPort(port))),
+                VmExit::Mmio { addr } => return Err(unexpected(UnexpectedExit::Mmio(addr))),
+                VmExit::Halt => return Err(unexpected(UnexpectedExit::Halt)),
+                VmExit::Shutdown => return Err(CallError::TripleFault { registers: Box::new(self.vm.registers()?) }),
+                // A kill or a deadline stops the call; any other interruption (a
+                // signal for someone else) resumes the guest where it was.
+                VmExit::Interrupted => match self.interrupt.interrupted() {
+                    Some(StopReason::Killed) => return Err(CallError::Cancelled),
+                    Some(StopReason::Deadline(after)) => return Err(CallError::Timeout { after }),
+                    None => continue,
+                },
+                VmExit::Unhandled(reason) => return Err(CallError::Hypervisor(HypervisorError::UnhandledExit(reason))),
+            }
+        }
+    }
+
+    /// Writes a framed message into the input buffer.
+    pub(crate) fn write_input<T: serde::Serialize>(&mut self, msg: &T) -> Result<(), FrameError> {
+        let size = self.layout.input_buffer_size;
+        // The layout put the input buffer inside guest memory.
+        let buf = self.mem.slice_mut(self.layout.input_buffer, size).map_err(|_| FrameError::NoHeader)?;
+        message::write_frame(buf, msg).map(|_| ())
+    }
+
+    /// Copies the frame in the output buffer out of guest memory and decodes it.
+    pub(crate) fn read_output<T: serde::de::DeserializeOwned>(&self, what: MessageKind) -> Result<T, CallError> {
+        let bad = |source: FrameError| CallError::Protocol(ProtocolError::BadMessage { what, source });
+        let unreadable = |source| CallError::Protocol(ProtocolError::Unreadable { what, source });
+        let out = self.layout.output_buffer;
+        let mut head = [0u8; FRAME_HEADER];
+        self.mem.read(out, &mut head).map_err(unreadable)?;
+        let length = u64::from(u32::from_le_bytes(head));
+        let capacity = self.layout.output_buffer_size.saturating_sub(FRAME_HEADER as u64);
+        let len = usize::try_from(length)
+            .ok()
+            .filter(|_| length <= capacity)
+            .ok_or(bad(FrameError::LengthOutOfRange { length, capacity }))?;
+        let mut frame = vec![0u8; FRAME_HEADER + len];
+        self.mem.read(out, &mut frame).map_err(unreadable)?;
+        message::read_frame(&frame).map_err(bad)
+    }
+
+    /// The guest's abort record, as an error.
+    fn read_abort(&self) -> CallError {
+        match self.read_output::<GuestAbort>(MessageKind::AbortRecord) {
+            Ok(GuestAbort { kind: AbortKind::Panic, message }) => CallError::GuestPanic { message },
+            Ok(GuestAbort { kind: AbortKind::OutOfMemory { requested }, message }) => {
+                CallError::GuestOutOfMemory { requested, message }
+            }
+            Ok(GuestAbort { kind: AbortKind::Abort { code }, message }) => CallError::GuestAbort { code, message },
+            Err(e) => e,
+        }
+    }
+
+    /// The CPU exception that the host's stub for `vector` reported.
+    ///
+    /// The stub left, from `rsp` up: the guest's rax, the error code, then the CPU's
+    /// frame (rip, cs, rflags, rsp, ss). It sits on the supervisor-only exception
+    /// stack, which the guest cannot write.
+    fn read_fault(&mut self, vector: u8) -> Result<CallError, CallError> {
+        let mut regs = self.vm.registers()?;
+        let sregs = self.vm.special_registers()?;
+        let word = |i: u64| {
+            self.mem
+                .read_u64(GuestAddr(regs.rsp.wrapping_add(8 * i)))
+                .map_err(|e| CallError::Protocol(ProtocolError::FaultFrame(e)))
+        };
+        let (rax, error_code, rip, rflags, rsp) = (word(0)?, word(1)?, word(2)?, word(4)?, word(5)?);
+        regs.rax = rax;
+        regs.rip = rip;
+        regs.rflags = rflags;
+        regs.rsp = rsp;
+        let exception = Exception::from_vector(vector);
+        let cr2 = (exception == Exception::PageFault).then_some(sregs.cr2);
+        if let Some(addr) = cr2 {
+            let guard = self.layout.stack_guard.0;
+            if (guard..guard + PAGE_SIZE).contains(&addr) {
+                return Ok(CallError::StackOverflow { rip, addr });
+            }
+        }
+        Ok(CallError::GuestFault(GuestFault {
+            exception,
+            rip,
+            error_code: if has_error_code(vector) { error_code } else { 0 },
+            cr2,
+            registers: Box::new(regs),
+        }))
+    }
+}
+
+/// [`SEED_SIZE`] bytes from the host's CSPRNG (ChaCha, seeded from the OS), for the
+/// guest's `BootInfo::seed`.
+pub(crate) fn fresh_seed() -> [u8; SEED_SIZE] {
+    let mut seed = [0u8; SEED_SIZE];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
+    seed
+}
+
+fn unexpected(exit: UnexpectedExit) -> CallError {
+    CallError::Protocol(ProtocolError::UnexpectedExit(exit))
+}
