@@ -21,7 +21,9 @@ commands:
                         killed after 20 minutes), lint and document the whole
                         project; under CI=true a missing clippy or rustfmt fails it
   demo                  guests, the CLI, then the host's demo example
-  bench [ARGS...]       guests, then the host's benchmarks; ARGS go to criterion
+  bench [ARGS...]       guests, then the benchmarks of hyperlight-host and hyperlight-wasm
+                        (with Wasmtime's figures from benches/wasmtime-compare and the
+                        soft-float Wasm runtime, built only here); ARGS go to criterion
   fuzz [SECONDS|--smoke]
                         every fuzz target of fuzz/ for SECONDS each (default 60,
                         --smoke 10), with nightly and cargo-fuzz (installed if
@@ -129,6 +131,9 @@ fn test(root: &Path) -> Result<(), Failed> {
         // The guests get the same bar (their own workspace, their own target).
         let args = ["clippy", "--workspace", "--release", "--target", guests::TARGET, "--", "-D", "warnings"];
         guests::guest_cargo(args, &guests_dir, &guests_dir.join("target")).run()?;
+        // And the Wasm runtime as it ships: hard float, for the host target.
+        let args = guests::HARD_FLOAT_CLIPPY.into_iter().chain(["--", "-D", "warnings"]);
+        guests::guest_cargo(args, &guests_dir, &guests_dir.join("target").join("hardfloat-clippy")).run()?;
     } else if ci {
         return Err(missing("clippy"));
     } else {
@@ -141,7 +146,8 @@ fn test(root: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
-/// `cargo fmt --check` in each workspace (root, guests, fuzz). Without rustfmt this
+/// `cargo fmt --check` in each workspace (root, guests, the Wasm programs, the
+/// Wasmtime comparison, fuzz). Without rustfmt this
 /// fails under CI and is skipped (with a word) elsewhere.
 fn format_check(root: &Path, ci: bool) -> Result<(), Failed> {
     if Cmd::cargo(["fmt", "--version"]).output().is_none() {
@@ -151,7 +157,9 @@ fn format_check(root: &Path, ci: bool) -> Result<(), Failed> {
         eprintln!("xtask: rustfmt is not installed; skipping the format check (rustup component add rustfmt)");
         return Ok(());
     }
-    for dir in [root.to_path_buf(), root.join("guests"), root.join("fuzz")] {
+    let wasm_programs = root.join("guests").join("wasm-programs");
+    let wasmtime = root.join("benches").join("wasmtime-compare");
+    for dir in [root.to_path_buf(), root.join("guests"), wasm_programs, wasmtime, root.join("fuzz")] {
         Cmd::cargo(["fmt", "--all", "--", "--check"]).dir(&dir).run()?;
     }
     Ok(())
@@ -173,7 +181,20 @@ fn demo(root: &Path) -> Result<(), Failed> {
 
 fn bench(root: &Path, extra: &[String]) -> Result<(), Failed> {
     guests::build(root, false)?;
-    let mut args = vec!["bench", "-p", "hyperlight-host"];
+    // For the Wasm benches: the soft-float runtime (to show why the runtime is
+    // hard-float) and Wasmtime's figures (report only), both built only here.
+    guests::build_wasm_runtime(root, guests::Float::Soft)?;
+    let compare = root.join("benches").join("wasmtime-compare");
+    let module = guests::release_dir(root).join("wasm-bench.wasm");
+    let medians = root.join("target").join("wasmtime-medians.json");
+    let module_arg = module.display().to_string();
+    let medians_arg = medians.display().to_string();
+    let wasmtime_args = ["run", "--release", "--", module_arg.as_str(), medians_arg.as_str()];
+    Cmd::cargo(wasmtime_args)
+        .dir(&compare)
+        .env("CARGO_TARGET_DIR", root.join("target").join("wasmtime-compare"))
+        .run()?;
+    let mut args = vec!["bench", "-p", "hyperlight-host", "-p", "hyperlight-wasm"];
     if !extra.is_empty() {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
@@ -185,7 +206,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<(), Failed> {
 /// a crash. libFuzzer's output goes to fuzz/target/logs/TARGET.log; the summary
 /// comes from its last line, `Done N runs in S second(s)`.
 fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
-    const TARGETS: [&str; 10] = [
+    const TARGETS: [&str; 11] = [
         "frame_function_call",
         "frame_function_result",
         "frame_function_table",
@@ -196,6 +217,7 @@ fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
         "call_message",
         "snapshot_file",
         "snapshot_layout",
+        "wasm_records",
     ];
     const ELF_SEEDS: [&str; 4] = ["simpleguest", "hello", "rawguest", "simpleguest-exec"];
     let dir = root.join("fuzz");

@@ -7,6 +7,7 @@ mod output;
 mod run;
 mod size;
 mod typed_arg;
+mod wasm;
 mod weekday;
 
 use std::io::Write as _;
@@ -44,7 +45,22 @@ enum Command {
     /// stdout.
     #[command(after_help = RUN_DETAILS)]
     Run(RunOptions),
+    /// Run a WebAssembly module (.wasm or .wat) in a sandbox: call an export, or run
+    /// a WASI command.
+    #[command(subcommand, after_help = WASM_EXAMPLES)]
+    Wasm(wasm::WasmCommand),
 }
+
+const WASM_EXAMPLES: &str = "\
+Examples:
+  hyperlight wasm call add.wat add i32:2 i32:3                 prints 5
+  hyperlight wasm call --result str m.wasm greet str:World      a string result
+  hyperlight wasm call --fuel 1000000 --time m.wasm work i64:9
+  echo hi | hyperlight wasm run prog.wasm -- --verbose input   a WASI command
+
+Both take --fuel N, --timeout DURATION, --time, --heap SIZE and --max-memory SIZE.
+`wasm run` exits with the module's exit code, 125 if it could not be run, 2 for a
+bad command line; `wasm call` exits 0, 1 on failure, 2 for a bad command line.";
 
 const RUN_DETAILS: &str = "\
 Typed arguments (ARG):
@@ -111,6 +127,13 @@ fn main() -> ExitCode {
                 ExitCode::from(failure.exit_status())
             }
         },
+        Command::Wasm(command) => match wasm::run(&command) {
+            Ok(status) => ExitCode::from(status),
+            Err(failure) => {
+                report(&failure);
+                ExitCode::from(wasm::exit_status(&failure, &command))
+            }
+        },
     }
 }
 
@@ -134,11 +157,11 @@ fn command() -> clap::Command {
 
 /// Prints `error: <message>` and then each cause in the error's chain (every
 /// error of the library returns its cause from `source()` rather than repeating it).
-fn report(failure: &run::Failure) {
+fn report(failure: &dyn std::error::Error) {
     let mut stderr = std::io::stderr().lock();
     // Nothing useful is left to do if stderr itself cannot be written.
     let _ = writeln!(stderr, "error: {failure}");
-    let mut cause = std::error::Error::source(failure);
+    let mut cause = failure.source();
     while let Some(e) = cause {
         let _ = writeln!(stderr, "  caused by: {e}");
         cause = e.source();

@@ -71,31 +71,31 @@ pub enum GuestPrint {
     Discard,
 }
 
-/// Why `hyperlight run` failed.
+/// Why `hyperlight run` (or, with the Wasm errors, `hyperlight wasm`) failed.
 #[derive(Debug)]
-pub enum Failure {
+pub enum Failure<B = BuildError, C = CallError> {
     /// A typed argument is malformed (no VM was created).
     Argument(ArgError),
     /// The sandbox could not be created.
-    Build(BuildError),
+    Build(B),
     /// The call failed.
-    Call(CallError),
+    Call(C),
     /// The result could not be written to stdout.
     Output(std::io::Error),
 }
 
-impl std::fmt::Display for Failure {
+impl<B: std::error::Error, C: std::error::Error> std::fmt::Display for Failure<B, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Argument(e) => e.fmt(f),
-            Failure::Build(e) => e.fmt(f),
-            Failure::Call(e) => e.fmt(f),
+            Failure::Build(e) => std::fmt::Display::fmt(e, f),
+            Failure::Call(e) => std::fmt::Display::fmt(e, f),
             Failure::Output(_) => f.write_str("cannot write the result to stdout"),
         }
     }
 }
 
-impl std::error::Error for Failure {
+impl<B: std::error::Error, C: std::error::Error> std::error::Error for Failure<B, C> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         // The chain continues from the wrapped error's own source: its message is the
         // one already shown.
@@ -187,7 +187,7 @@ fn builder(options: &RunOptions) -> SandboxBuilder {
 }
 
 /// A duration: a number with the unit `us`, `ms` or `s`, or a plain number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, scale) = if let Some(n) = text.strip_suffix("us") {
         (n, 1e-6)
     } else if let Some(n) = text.strip_suffix("ms") {

@@ -1,0 +1,27 @@
+;; One export per Wasm trap.
+(module
+  (memory (export "memory") 1 100)
+  (type $i32_to_i32 (func (param i32) (result i32)))
+  (type $void (func))
+  (table 2 funcref)
+  (elem (i32.const 0) $void_fn)
+  (func $void_fn (type $void))
+
+  (func (export "unreachable") (unreachable))
+  (func (export "out_of_bounds") (result i32) (i32.load (i32.const 70000)))
+  (func (export "div_by_zero") (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+  (func (export "overflow") (result i32) (i32.div_s (i32.const -2147483648) (i32.const -1)))
+  (func (export "invalid_conversion") (result i32) (i32.trunc_f32_s (f32.const nan)))
+  (func (export "type_mismatch") (result i32)
+    (call_indirect (type $i32_to_i32) (i32.const 5) (i32.const 0)))
+  (func (export "null_call") (call_indirect (type $void) (i32.const 1)))
+  (func $recurse (export "stack_exhausted") (param i32) (result i32)
+    (call $recurse (i32.add (local.get 0) (i32.const 1))))
+  (func (export "spin") (loop $forever (br $forever)))
+  ;; Grows by `pages` and returns the new size in pages (-1 if refused without a trap).
+  (func (export "grow") (param $pages i32) (result i32)
+    (drop (memory.grow (local.get $pages)))
+    (memory.size))
+  (func (export "table_out_of_bounds") (drop (table.get 0 (i32.const 10))))
+  (func (export "ok") (result i32) (i32.const 42))
+)
