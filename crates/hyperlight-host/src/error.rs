@@ -101,6 +101,13 @@ pub enum CallError {
     /// there are no typed handles: call it by name.
     #[error("the guest reported no function table: call its functions by name")]
     NoFunctionTable,
+    /// A host function called back into the guest deeper than the sandbox allows
+    /// ([`SandboxBuilder::max_call_depth`](crate::SandboxBuilder::max_call_depth)).
+    #[error("calls nested deeper than the limit of {limit}")]
+    CallDepthExceeded {
+        /// The limit.
+        limit: usize,
+    },
     /// A typed handle was used on a sandbox of another guest program.
     #[error("the handle for {function} belongs to another guest program")]
     ForeignHandle {
@@ -241,7 +248,80 @@ pub enum CallError {
     Poisoned,
 }
 
+/// A host function's access to guest memory outside the pages the guest itself may
+/// read (or write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{} of {len} bytes at {addr:#x} outside the guest's own {} memory", if *.write { "write" } else { "read" }, if *.write { "writable" } else { "readable" })]
+pub struct MemoryAccessError {
+    /// First guest address.
+    pub addr: u64,
+    /// Length.
+    pub len: u64,
+    /// A write (else a read).
+    pub write: bool,
+}
+
 impl CallError {
+    /// The same error again, for each level of nested calls it ends (an
+    /// `io::Error` inside keeps its OS error number or its kind).
+    pub(crate) fn duplicate(&self) -> CallError {
+        use CallError as E;
+        let io = |e: &std::io::Error| match e.raw_os_error() {
+            Some(errno) => std::io::Error::from_raw_os_error(errno),
+            None => std::io::Error::from(e.kind()),
+        };
+        match self {
+            E::GuestFunctionNotFound { name } => E::GuestFunctionNotFound { name: name.clone() },
+            E::SignatureMismatch { expected, found } => {
+                E::SignatureMismatch { expected: expected.clone(), found: found.clone() }
+            }
+            E::NoFunctionTable => E::NoFunctionTable,
+            E::CallDepthExceeded { limit } => E::CallDepthExceeded { limit: *limit },
+            E::ForeignHandle { function } => E::ForeignHandle { function: function.clone() },
+            E::ArgumentCount { function, expected, got } => {
+                E::ArgumentCount { function: function.clone(), expected: *expected, got: *got }
+            }
+            E::ArgumentType { function, index, expected, got } => {
+                E::ArgumentType { function: function.clone(), index: *index, expected: *expected, got: *got }
+            }
+            E::ReturnType { function, expected, got } => {
+                E::ReturnType { function: function.clone(), expected: *expected, got: *got }
+            }
+            E::HostFunctionNotFound { name } => E::HostFunctionNotFound { name: name.clone() },
+            E::HostFunctionFailed { name, message } => {
+                E::HostFunctionFailed { name: name.clone(), message: message.clone() }
+            }
+            E::TooLarge { what, size, capacity } => {
+                E::TooLarge { what: what.clone(), size: *size, capacity: *capacity }
+            }
+            E::Encode { what, source } => E::Encode { what: what.clone(), source: source.clone() },
+            E::GuestFailed { function, message } => {
+                E::GuestFailed { function: function.clone(), message: message.clone() }
+            }
+            E::GuestPanic { message } => E::GuestPanic { message: message.clone() },
+            E::GuestOutOfMemory { requested, message } => {
+                E::GuestOutOfMemory { requested: *requested, message: message.clone() }
+            }
+            E::GuestAbort { code, message } => E::GuestAbort { code: *code, message: message.clone() },
+            E::GuestFault(f) => E::GuestFault(f.clone()),
+            E::StackOverflow { rip, addr } => E::StackOverflow { rip: *rip, addr: *addr },
+            E::Cancelled => E::Cancelled,
+            E::Timeout { after } => E::Timeout { after: *after },
+            E::TripleFault { registers } => E::TripleFault { registers: registers.clone() },
+            E::Protocol(p) => E::Protocol(p.clone()),
+            E::Hypervisor(h) => E::Hypervisor(match h {
+                HypervisorError::Unavailable { device, source } => {
+                    HypervisorError::Unavailable { device, source: io(source) }
+                }
+                HypervisorError::Operation { operation, source } => {
+                    HypervisorError::Operation { operation, source: io(source) }
+                }
+                HypervisorError::UnhandledExit(u) => HypervisorError::UnhandledExit(*u),
+            }),
+            E::Poisoned => E::Poisoned,
+        }
+    }
+
     /// Whether this failure leaves the guest in an unknown state (the sandbox is then
     /// poisoned until a restore).
     pub fn poisons(&self) -> bool {

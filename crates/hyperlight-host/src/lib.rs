@@ -36,9 +36,10 @@ mod sandbox;
 mod vm;
 
 pub use error::{
-    BuildError, CallError, Exception, FilePart, GuestFault, MessageKind, ProtocolError, SnapshotError,
-    SnapshotFileError, SnapshotMismatch, UnexpectedExit, VcpuStateError,
+    BuildError, CallError, Exception, FilePart, GuestFault, MemoryAccessError, MessageKind, ProtocolError,
+    SnapshotError, SnapshotFileError, SnapshotMismatch, UnexpectedExit, VcpuStateError,
 };
+pub use func::caller::{Caller, CallerCallable};
 pub use func::guest_function::GuestFunction;
 pub use func::host_functions::HostFunctions;
 pub use hyperlight_common::{
@@ -51,8 +52,8 @@ pub use mem::layout::{GuestAddr, LayoutError};
 pub use mem::memory::OutOfBounds;
 pub use sandbox::builder::SandboxBuilder;
 pub use sandbox::config::{
-    SandboxConfig, DEFAULT_HEAP_SIZE, DEFAULT_INIT_TIMEOUT, DEFAULT_INPUT_BUFFER_SIZE, DEFAULT_MEMORY_LIMIT,
-    DEFAULT_OUTPUT_BUFFER_SIZE, DEFAULT_STACK_SIZE,
+    SandboxConfig, DEFAULT_HEAP_SIZE, DEFAULT_INIT_TIMEOUT, DEFAULT_INPUT_BUFFER_SIZE, DEFAULT_MAX_CALL_DEPTH,
+    DEFAULT_MEMORY_LIMIT, DEFAULT_OUTPUT_BUFFER_SIZE, DEFAULT_STACK_SIZE,
 };
 pub use sandbox::sandbox::Sandbox;
 pub use sandbox::snapshot::Snapshot;

@@ -177,6 +177,7 @@ mod crafted {
         pub call_timeout_ns: Option<u64>,
         pub init_timeout_ns: u64,
         pub seccomp: bool,
+        pub max_call_depth: u32,
     }
 
     #[derive(Serialize, Deserialize)]

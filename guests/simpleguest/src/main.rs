@@ -8,7 +8,8 @@
 //! - `failures`: panics and errors;
 //! - `memory`: the heap, large results, and state kept between calls;
 //! - `faults`: CPU exceptions of every kind, and a guest that never returns;
-//! - `state`: heap allocations and SSE state kept between calls (for snapshots).
+//! - `state`: heap allocations and SSE state kept between calls (for snapshots);
+//! - `reentry`: calls back into the guest from a host function, to any depth.
 #![no_std]
 #![no_main]
 
@@ -22,6 +23,7 @@ mod faults;
 mod host_calls;
 mod memory;
 mod output;
+mod reentry;
 mod state;
 
 hyperlight_guest::main!(init);
@@ -36,4 +38,5 @@ fn init() {
     faults::register();
     state::register();
     dirty::register();
+    reentry::register();
 }

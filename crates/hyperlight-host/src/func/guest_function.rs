@@ -59,27 +59,32 @@ impl<P: Arguments, R: ReturnType> GuestFunction<P, R> {
         &self.name
     }
 
+    /// Its index in the guest's function table.
+    pub(crate) fn index(&self) -> u32 {
+        self.index
+    }
+
     /// Calls the function in `sandbox` with `args`: a tuple of the parameter types, or
     /// of borrowed stand-ins for them (`&str` for `String`, `&[u8]` for `Vec<u8>`).
-    pub fn call<A: ArgumentRefs<P>>(&self, sandbox: &mut Sandbox, args: A) -> Result<R, CallError> {
+    pub fn call<T, A: ArgumentRefs<P>>(&self, sandbox: &mut Sandbox<T>, args: A) -> Result<R, CallError> {
         let timeout = sandbox.config().call_timeout;
         self.call_inner(sandbox, &args, timeout)
     }
 
     /// Like [`call`](GuestFunction::call), but stopped with [`CallError::Timeout`]
     /// after `timeout`.
-    pub fn call_with_timeout<A: ArgumentRefs<P>>(
+    pub fn call_with_timeout<T, A: ArgumentRefs<P>>(
         &self,
-        sandbox: &mut Sandbox,
+        sandbox: &mut Sandbox<T>,
         args: A,
         timeout: Duration,
     ) -> Result<R, CallError> {
         self.call_inner(sandbox, &args, Some(timeout))
     }
 
-    fn call_inner<A: ArgumentRefs<P>>(
+    fn call_inner<T, A: ArgumentRefs<P>>(
         &self,
-        sandbox: &mut Sandbox,
+        sandbox: &mut Sandbox<T>,
         args: &A,
         timeout: Option<Duration>,
     ) -> Result<R, CallError> {
@@ -99,7 +104,7 @@ impl<P: Arguments, R: ReturnType> GuestFunction<P, R> {
     }
 }
 
-impl Sandbox {
+impl<T> Sandbox<T> {
     /// A typed handle to the guest function `name` of parameters `P` (a tuple) and
     /// result `R`, checked now against the function table the guest reported at init:
     /// [`CallError::GuestFunctionNotFound`] if it has no such function,

@@ -13,16 +13,24 @@ use std::sync::Arc;
 
 use hyperlight_common::{Arguments, Callable, FunctionError, FunctionOutput, Value, ValueType, PRINT_FUNCTION};
 
-type Erased = dyn Fn(Vec<Value>) -> Result<Value, FunctionError> + Send + Sync;
+use crate::func::caller::{Caller, CallerCallable};
+
+type Erased<T> = dyn Fn(&mut Caller<'_, T>, Vec<Value>) -> Result<Value, FunctionError> + Send + Sync;
 
 /// One registered host function.
-#[derive(Clone)]
-struct HostFunction {
+struct HostFunction<T> {
     params: Vec<ValueType>,
-    call: Arc<Erased>,
+    call: Arc<Erased<T>>,
 }
 
-/// A set of named host functions.
+impl<T> Clone for HostFunction<T> {
+    fn clone(&self) -> Self {
+        HostFunction { params: self.params.clone(), call: Arc::clone(&self.call) }
+    }
+}
+
+/// A set of named host functions, for sandboxes whose host state is a `T` (`()` for
+/// none; see [`Caller`]).
 ///
 /// Every set starts with [`PRINT_FUNCTION`] (`"HostPrint"`), which writes the guest's
 /// `print!` output to the host's stdout; registering another function under that name
@@ -36,12 +44,17 @@ struct HostFunction {
 /// f.register("Check", |s: String| if s.is_empty() { Err("empty") } else { Ok(s.len() as u64) });
 /// assert!(f.contains("Add"));
 /// ```
-#[derive(Clone)]
-pub struct HostFunctions {
-    map: HashMap<String, HostFunction>,
+pub struct HostFunctions<T = ()> {
+    map: HashMap<String, HostFunction<T>>,
 }
 
-impl fmt::Debug for HostFunctions {
+impl<T> Clone for HostFunctions<T> {
+    fn clone(&self) -> Self {
+        HostFunctions { map: self.map.clone() }
+    }
+}
+
+impl<T> fmt::Debug for HostFunctions<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<(&String, &Vec<ValueType>)> = self.map.iter().map(|(k, v)| (k, &v.params)).collect();
         names.sort_by(|a, b| a.0.cmp(b.0));
@@ -49,15 +62,24 @@ impl fmt::Debug for HostFunctions {
     }
 }
 
-impl Default for HostFunctions {
+impl Default for HostFunctions<()> {
     fn default() -> Self {
         HostFunctions::new()
     }
 }
 
-impl HostFunctions {
-    /// A set with only the default [`PRINT_FUNCTION`].
-    pub fn new() -> HostFunctions {
+impl HostFunctions<()> {
+    /// A set with only the default [`PRINT_FUNCTION`], for sandboxes without host
+    /// state.
+    pub fn new() -> HostFunctions<()> {
+        HostFunctions::with_state()
+    }
+}
+
+impl<T: 'static> HostFunctions<T> {
+    /// A set with only the default [`PRINT_FUNCTION`], for sandboxes whose host state
+    /// is a `T`.
+    pub fn with_state() -> HostFunctions<T> {
         let mut f = HostFunctions { map: HashMap::new() };
         f.register(PRINT_FUNCTION, |s: String| {
             let mut out = std::io::stdout().lock();
@@ -76,24 +98,58 @@ impl HostFunctions {
         F::Output: FunctionOutput,
         <F::Output as FunctionOutput>::Error: fmt::Display,
     {
+        self.insert::<Args, F::Output>(name, move |_: &mut Caller<'_, T>, args: Args| f.call(args));
+    }
+
+    /// Registers `f` under `name`: a closure whose first parameter is the
+    /// [`Caller`] (the sandbox's host state, its guest memory, and calls back into
+    /// the guest), then up to 12 typed parameters.
+    ///
+    /// ```
+    /// use hyperlight_host::{Caller, HostFunctions};
+    ///
+    /// let mut f = HostFunctions::<Vec<String>>::with_state();
+    /// f.register_with_caller("Log", |caller: &mut Caller<'_, Vec<String>>, line: String| {
+    ///     caller.state_mut().push(line);
+    /// });
+    /// ```
+    pub fn register_with_caller<Args, F>(&mut self, name: &str, f: F)
+    where
+        Args: Arguments + 'static,
+        F: CallerCallable<T, Args> + Send + Sync + 'static,
+        F::Output: FunctionOutput,
+        <F::Output as FunctionOutput>::Error: fmt::Display,
+    {
+        self.insert::<Args, F::Output>(name, move |caller: &mut Caller<'_, T>, args: Args| f.call(caller, args));
+    }
+
+    fn insert<Args, O>(&mut self, name: &str, f: impl Fn(&mut Caller<'_, T>, Args) -> O + Send + Sync + 'static)
+    where
+        Args: Arguments + 'static,
+        O: FunctionOutput,
+        O::Error: fmt::Display,
+    {
         let fname = name.to_string();
-        let call = move |values: Vec<Value>| -> Result<Value, FunctionError> {
+        let call = move |caller: &mut Caller<'_, T>, values: Vec<Value>| -> Result<Value, FunctionError> {
             let args = Args::from_values(values).map_err(|e| FunctionError::from_arguments(&fname, e))?;
             // A panic must not unwind through the run loop (the guest would be left
             // waiting for this reply): it becomes the host function's error.
-            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.call(args))).map_err(|panic| {
-                FunctionError::HostFunctionFailed {
-                    name: fname.clone(),
-                    message: format!("panicked: {}", panic_message(&*panic)),
-                }
-            })?;
+            let output =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(caller, args))).map_err(|panic| {
+                    FunctionError::HostFunctionFailed {
+                        name: fname.clone(),
+                        message: format!("panicked: {}", panic_message(&*panic)),
+                    }
+                })?;
             output
                 .into_result()
                 .map_err(|e| FunctionError::HostFunctionFailed { name: fname.clone(), message: e.to_string() })
         };
         self.map.insert(name.to_string(), HostFunction { params: Args::types(), call: Arc::new(call) });
     }
+}
 
+impl<T> HostFunctions<T> {
     /// Whether a function of this name is registered.
     pub fn contains(&self, name: &str) -> bool {
         self.map.contains_key(name)
@@ -105,9 +161,14 @@ impl HostFunctions {
     }
 
     /// Calls `name` with `args` as the guest sent them.
-    pub(crate) fn call(&self, name: &str, args: Vec<Value>) -> Result<Value, FunctionError> {
+    pub(crate) fn call(
+        &self,
+        caller: &mut Caller<'_, T>,
+        name: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, FunctionError> {
         match self.map.get(name) {
-            Some(f) => (f.call)(args),
+            Some(f) => (f.call)(caller, args),
             None => Err(FunctionError::HostFunctionNotFound { name: name.to_string() }),
         }
     }
@@ -121,32 +182,5 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "(no message)".to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn calls_are_checked_before_running() {
-        let mut f = HostFunctions::new();
-        f.register("Add", |a: i32, b: i32| a + b);
-        f.register("Fail", |m: String| -> Result<(), String> { Err(m) });
-        assert_eq!(f.call("Add", vec![Value::I32(2), Value::I32(3)]), Ok(Value::I32(5)));
-        assert!(matches!(
-            f.call("Add", vec![Value::I32(2)]),
-            Err(FunctionError::ArgumentCount { expected: 2, got: 1, .. })
-        ));
-        assert!(matches!(
-            f.call("Add", vec![Value::I32(2), Value::Bool(true)]),
-            Err(FunctionError::ArgumentType { index: 1, expected: ValueType::I32, got: ValueType::Bool, .. })
-        ));
-        assert_eq!(
-            f.call("Fail", vec![Value::String("no".into())]),
-            Err(FunctionError::HostFunctionFailed { name: "Fail".into(), message: "no".into() })
-        );
-        assert_eq!(f.call("Nope", vec![]), Err(FunctionError::HostFunctionNotFound { name: "Nope".into() }));
-        assert_eq!(f.parameters("Add"), Some(&[ValueType::I32, ValueType::I32][..]));
     }
 }

@@ -270,6 +270,21 @@ impl Layout {
         Ok(layout)
     }
 
+    /// Whether `[addr, addr + len)` lies in pages the guest itself may read (or, with
+    /// `write`, write): what a host function may touch at a guest's request.
+    pub(crate) fn user_accessible(&self, addr: u64, len: u64, write: bool) -> bool {
+        let Some(end) = addr.checked_add(len) else { return false };
+        let mut at = addr;
+        while at < end {
+            let Some(m) = self.mappings.iter().find(|m| m.start <= at && at < m.end) else { return false };
+            if !m.flags.user || (write && !m.flags.writable) {
+                return false;
+            }
+            at = m.end;
+        }
+        true
+    }
+
     /// The rules isolation rests on, checked on every layout (a snapshot file's too)
     /// rather than trusted: the supervisor's pages (GDT and TSS, IDT, stubs, exception
     /// stack) are mapped supervisor-only with their own permissions and overlap no user

@@ -29,68 +29,89 @@ use crate::vm::{self, cpu};
 /// let greeting: String = sandbox.call("SayHello", "World".to_string())?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default)]
-pub struct SandboxBuilder {
+#[derive(Debug, Clone)]
+pub struct SandboxBuilder<T = ()> {
     config: SandboxConfig,
-    host_functions: HostFunctions,
+    host_functions: HostFunctions<T>,
+    state: T,
     debug: crate::debug::DebugConfig,
 }
 
-impl SandboxBuilder {
+impl Default for SandboxBuilder<()> {
+    fn default() -> Self {
+        SandboxBuilder::new()
+    }
+}
+
+impl SandboxBuilder<()> {
     /// A builder with the default sizes (see [`SandboxConfig`]) and only the default
-    /// print function.
-    pub fn new() -> SandboxBuilder {
-        SandboxBuilder::default()
+    /// print function, for a sandbox without host state.
+    pub fn new() -> SandboxBuilder<()> {
+        SandboxBuilder::with_state(())
+    }
+}
+
+impl<T: 'static> SandboxBuilder<T> {
+    /// A builder for a sandbox whose host state starts as `state`: its host functions
+    /// reach it through their [`Caller`](crate::Caller), the application through
+    /// [`Sandbox::state_mut`] between calls.
+    pub fn with_state(state: T) -> SandboxBuilder<T> {
+        SandboxBuilder {
+            config: SandboxConfig::default(),
+            host_functions: HostFunctions::with_state(),
+            state,
+            debug: crate::debug::DebugConfig::default(),
+        }
     }
 
     /// All sizes at once.
-    pub fn config(mut self, config: SandboxConfig) -> SandboxBuilder {
+    pub fn config(mut self, config: SandboxConfig) -> SandboxBuilder<T> {
         self.config = config;
         self
     }
 
     /// The guest's heap size in bytes.
-    pub fn heap_size(mut self, bytes: u64) -> SandboxBuilder {
+    pub fn heap_size(mut self, bytes: u64) -> SandboxBuilder<T> {
         self.config.heap_size = bytes;
         self
     }
 
     /// The guest's stack size in bytes.
-    pub fn stack_size(mut self, bytes: u64) -> SandboxBuilder {
+    pub fn stack_size(mut self, bytes: u64) -> SandboxBuilder<T> {
         self.config.stack_size = bytes;
         self
     }
 
     /// The input buffer's size: the largest encoded argument list of a guest call, and
     /// the largest result of a host function.
-    pub fn input_buffer_size(mut self, bytes: u64) -> SandboxBuilder {
+    pub fn input_buffer_size(mut self, bytes: u64) -> SandboxBuilder<T> {
         self.config.input_buffer_size = bytes;
         self
     }
 
     /// The output buffer's size: the largest encoded result of a guest call, and the
     /// largest argument list of a host call.
-    pub fn output_buffer_size(mut self, bytes: u64) -> SandboxBuilder {
+    pub fn output_buffer_size(mut self, bytes: u64) -> SandboxBuilder<T> {
         self.config.output_buffer_size = bytes;
         self
     }
 
     /// The most memory the guest may have in all.
-    pub fn memory_limit(mut self, bytes: u64) -> SandboxBuilder {
+    pub fn memory_limit(mut self, bytes: u64) -> SandboxBuilder<T> {
         self.config.memory_limit = bytes;
         self
     }
 
     /// A deadline for every call of the sandbox (see [`Sandbox::call_with_timeout`]
     /// for one call).
-    pub fn call_timeout(mut self, timeout: std::time::Duration) -> SandboxBuilder {
+    pub fn call_timeout(mut self, timeout: std::time::Duration) -> SandboxBuilder<T> {
         self.config.call_timeout = Some(timeout);
         self
     }
 
     /// A deadline for the guest's initialisation inside `build_*` (default:
     /// [`DEFAULT_INIT_TIMEOUT`](crate::DEFAULT_INIT_TIMEOUT)).
-    pub fn init_timeout(mut self, timeout: std::time::Duration) -> SandboxBuilder {
+    pub fn init_timeout(mut self, timeout: std::time::Duration) -> SandboxBuilder<T> {
         self.config.init_timeout = timeout;
         self
     }
@@ -102,15 +123,38 @@ impl SandboxBuilder {
     /// on the calling thread, which is not filtered: each run is handed to the vCPU
     /// thread and its exit handed back (a cost per run; see the README's figures).
     /// Sandboxes made from a snapshot of this one run the same way. Off by default.
-    pub fn seccomp(mut self, on: bool) -> SandboxBuilder {
+    pub fn seccomp(mut self, on: bool) -> SandboxBuilder<T> {
         self.config.seccomp = on;
+        self
+    }
+
+    /// How deep calls may nest (guest -> host -> guest ...; default
+    /// [`DEFAULT_MAX_CALL_DEPTH`](crate::DEFAULT_MAX_CALL_DEPTH)): a host function's
+    /// call one level deeper fails with
+    /// [`CallError::CallDepthExceeded`](crate::CallError::CallDepthExceeded).
+    pub fn max_call_depth(mut self, depth: u32) -> SandboxBuilder<T> {
+        self.config.max_call_depth = depth;
+        self
+    }
+
+    /// Registers a host function whose first parameter is its
+    /// [`Caller`](crate::Caller): the sandbox's host state, its guest memory, and
+    /// calls back into the guest (see [`HostFunctions::register_with_caller`]).
+    pub fn host_function_with_caller<Args, F>(mut self, name: &str, f: F) -> SandboxBuilder<T>
+    where
+        Args: Arguments + 'static,
+        F: crate::func::caller::CallerCallable<T, Args> + Send + Sync + 'static,
+        F::Output: FunctionOutput,
+        <F::Output as FunctionOutput>::Error: fmt::Display,
+    {
+        self.host_functions.register_with_caller(name, f);
         self
     }
 
     /// Registers a host function the guest may call by `name`: a closure of up to 12
     /// typed parameters returning a value or a `Result` (whose error's message reaches
     /// the guest).
-    pub fn host_function<Args, F>(mut self, name: &str, f: F) -> SandboxBuilder
+    pub fn host_function<Args, F>(mut self, name: &str, f: F) -> SandboxBuilder<T>
     where
         Args: Arguments + 'static,
         F: Callable<Args> + Send + Sync + 'static,
@@ -122,13 +166,13 @@ impl SandboxBuilder {
     }
 
     /// Replaces the whole set of host functions.
-    pub fn host_functions(mut self, functions: HostFunctions) -> SandboxBuilder {
+    pub fn host_functions(mut self, functions: HostFunctions<T>) -> SandboxBuilder<T> {
         self.host_functions = functions;
         self
     }
 
     /// Where the guest's `print!` output goes (by default, the host's stdout).
-    pub fn host_print<F: Fn(&str) + Send + Sync + 'static>(mut self, f: F) -> SandboxBuilder {
+    pub fn host_print<F: Fn(&str) + Send + Sync + 'static>(mut self, f: F) -> SandboxBuilder<T> {
         self.host_functions.register(PRINT_FUNCTION, move |s: String| f(&s));
         self
     }
@@ -137,7 +181,7 @@ impl SandboxBuilder {
     /// waits until gdb connects, and the guest stops before its first instruction.
     /// Calls have no deadline while gdb is attached. See docs/debugging.md.
     #[cfg(feature = "gdb")]
-    pub fn debug_port(mut self, port: u16) -> SandboxBuilder {
+    pub fn debug_port(mut self, port: u16) -> SandboxBuilder<T> {
         self.debug.debug_port = Some(port);
         self
     }
@@ -145,13 +189,13 @@ impl SandboxBuilder {
     /// Writes an ELF core file into `dir` when the guest faults (feature
     /// `crashdump`); see [`Sandbox::last_crash_dump`](crate::Sandbox::last_crash_dump).
     #[cfg(feature = "crashdump")]
-    pub fn crash_dump_dir(mut self, dir: impl Into<std::path::PathBuf>) -> SandboxBuilder {
+    pub fn crash_dump_dir(mut self, dir: impl Into<std::path::PathBuf>) -> SandboxBuilder<T> {
         self.debug.crash_dump_dir = Some(dir.into());
         self
     }
 
     /// Creates a sandbox running the guest ELF executable at `path`.
-    pub fn build_from_file(self, path: impl AsRef<Path>) -> Result<Sandbox, BuildError> {
+    pub fn build_from_file(self, path: impl AsRef<Path>) -> Result<Sandbox<T>, BuildError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| BuildError::ReadFile { path: path.to_path_buf(), source })?;
         self.build_from_bytes(&bytes)
@@ -160,7 +204,7 @@ impl SandboxBuilder {
     /// Creates a sandbox running the guest ELF executable in `bytes`: lays out and
     /// fills guest memory, creates the VM, and runs the guest's initialisation until it
     /// waits for calls.
-    pub fn build_from_bytes(self, bytes: &[u8]) -> Result<Sandbox, BuildError> {
+    pub fn build_from_bytes(self, bytes: &[u8]) -> Result<Sandbox<T>, BuildError> {
         let image = ElfImage::parse(bytes)?;
         let shape = ImageShape::of(&image);
         let layout = Layout::new(&shape, &self.config.memory())?;
@@ -174,7 +218,7 @@ impl SandboxBuilder {
         cpu::enter_user_mode(vm.as_mut(), &layout)?;
         let hook = self.debug.start()?;
         let parts = Parts { shape, layout, config: self.config, guest_id: GuestId::of(&image, bytes) };
-        Sandbox::start(vm, mem, parts, self.host_functions, hook)
+        Sandbox::start(vm, mem, parts, self.host_functions, self.state, hook)
     }
 }
 

@@ -7,6 +7,9 @@ use crate::mem::layout::MemoryConfig;
 /// Default limit on the guest's initialisation: 10 s.
 pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default limit on nested calls (guest -> host -> guest ...): 8.
+pub const DEFAULT_MAX_CALL_DEPTH: u32 = 8;
+
 /// Default heap size: 1 MiB.
 pub const DEFAULT_HEAP_SIZE: u64 = 1 << 20;
 /// Default stack size: 128 KiB.
@@ -41,6 +44,9 @@ pub struct SandboxConfig {
     pub init_timeout: Duration,
     /// Seccomp mode (see [`SandboxBuilder::seccomp`](crate::SandboxBuilder::seccomp)).
     pub seccomp: bool,
+    /// How deep calls may nest: a top-level call is 1, a guest call made by a host
+    /// function inside it 2, and so on (see [`Caller::call`](crate::Caller::call)).
+    pub max_call_depth: u32,
 }
 
 impl Default for SandboxConfig {
@@ -54,6 +60,7 @@ impl Default for SandboxConfig {
             call_timeout: None,
             init_timeout: DEFAULT_INIT_TIMEOUT,
             seccomp: false,
+            max_call_depth: DEFAULT_MAX_CALL_DEPTH,
         }
     }
 }

@@ -33,7 +33,7 @@ fn scripted(steps: Vec<Step>, regs: Registers) -> Sandbox {
     let mut vm = ScriptedVm::new(steps);
     vm.regs = regs;
     let parts = Parts { shape, layout, config, guest_id: GuestId([0; 32]) };
-    Sandbox::assemble(Box::new(vm), mem, parts, HostFunctions::new(), None).expect("sandbox")
+    Sandbox::assemble(Box::new(vm), mem, parts, HostFunctions::new(), (), None).expect("sandbox")
 }
 
 fn ready() -> Step {

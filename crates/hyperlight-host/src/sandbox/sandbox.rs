@@ -9,6 +9,7 @@ use hyperlight_common::{
 };
 
 use crate::error::{BuildError, CallError, MessageKind, ProtocolError};
+use crate::func::caller::Caller;
 use crate::func::host_functions::HostFunctions;
 use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
@@ -28,18 +29,22 @@ pub(crate) struct Parts {
     pub guest_id: GuestId,
 }
 
-/// A guest running in its own VM, waiting for calls.
+/// A guest running in its own VM, waiting for calls, with host state `T` (`()` for
+/// none) that its host functions reach through their [`Caller`](crate::Caller).
 ///
 /// Made by [`SandboxBuilder`](crate::SandboxBuilder). Each [`call`](Sandbox::call)
 /// runs one guest function to completion on the calling thread; a sandbox can move
 /// between threads between calls.
 #[derive(Debug)]
-pub struct Sandbox {
+pub struct Sandbox<T = ()> {
     /// The vCPU, memory and layout, and the run loop.
     machine: Machine,
     /// What the layout was computed from (snapshots save it).
     shape: ImageShape,
-    host_functions: HostFunctions,
+    host_functions: HostFunctions<T>,
+    /// The host's own state for this sandbox (not guest memory: snapshots and
+    /// restores leave it alone).
+    state: T,
     config: SandboxConfig,
     /// Identifies the guest program (its loaded bytes): snapshots restore only into
     /// sandboxes of the same guest.
@@ -51,50 +56,70 @@ pub struct Sandbox {
     functions: Option<Arc<FunctionTable>>,
 }
 
-/// The sandbox's host functions, serving a run's host calls.
-struct Host<'a> {
-    functions: &'a HostFunctions,
+/// The sandbox's host functions and state, serving a run's host calls.
+struct Host<'a, T> {
+    functions: &'a HostFunctions<T>,
+    state: &'a mut T,
+    max_depth: usize,
 }
 
-impl HostCalls for Host<'_> {
-    /// Decodes and checks the call, runs the host function, and writes its reply (or,
-    /// if the reply does not fit, the error saying so) for the guest.
+impl<T> HostCalls for Host<'_, T> {
     fn host_call(&mut self, machine: &mut Machine) -> Result<(), CallError> {
-        let call: FunctionCall = machine.read_output(MessageKind::HostFunctionCall)?;
-        let result: FunctionResult = self.functions.call(&call.name, call.args);
-        match machine.reply(&HostMessage::Reply(result)) {
-            Ok(()) => Ok(()),
-            Err(message::FrameError::TooLarge { size, capacity }) => {
-                let reply = HostMessage::Reply(Err(FunctionError::TooLarge {
-                    what: format!("result of host function {}", call.name),
-                    size,
-                    capacity,
-                }));
-                machine.reply(&reply).map_err(|source| CallError::Encode { what: "a host call reply".into(), source })
-            }
-            Err(source) => {
-                Err(CallError::Encode { what: format!("the result of host function {}", call.name), source })
-            }
-        }
+        serve_host_call(machine, self.functions, self.state, self.max_depth)
     }
 }
 
-impl Sandbox {
+/// Serves one host call: decodes and checks it, runs the host function (with its
+/// [`Caller`]), and writes its reply (or, if the reply does not fit, the error saying
+/// so) for the guest. If a nested call inside the host function ended every level
+/// (see `Caller::call`), no reply is written: the run loop returns that error.
+pub(crate) fn serve_host_call<T>(
+    machine: &mut Machine,
+    functions: &HostFunctions<T>,
+    state: &mut T,
+    max_depth: usize,
+) -> Result<(), CallError> {
+    let call: FunctionCall = machine.read_output(MessageKind::HostFunctionCall)?;
+    let result: FunctionResult = {
+        let mut caller = Caller::new(machine, functions, state, max_depth);
+        functions.call(&mut caller, &call.name, call.args)
+    };
+    if machine.is_unwinding() {
+        return Ok(());
+    }
+    match machine.reply(&HostMessage::Reply(result)) {
+        Ok(()) => Ok(()),
+        Err(message::FrameError::TooLarge { size, capacity }) => {
+            let reply = HostMessage::Reply(Err(FunctionError::TooLarge {
+                what: format!("result of host function {}", call.name),
+                size,
+                capacity,
+            }));
+            machine.reply(&reply).map_err(|source| CallError::Encode { what: "a host call reply".into(), source })
+        }
+        Err(source) => Err(CallError::Encode { what: format!("the result of host function {}", call.name), source }),
+    }
+}
+
+impl<T> Sandbox<T> {
     /// Runs the guest's initialisation (from its entry point to its first "ready").
     pub(crate) fn start(
         vm: Box<dyn Backend>,
         mem: GuestMemory,
         parts: Parts,
-        host_functions: HostFunctions,
+        host_functions: HostFunctions<T>,
+        state: T,
         hook: Option<Box<dyn ExitHook>>,
-    ) -> Result<Sandbox, BuildError> {
-        let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, None)?;
+    ) -> Result<Sandbox<T>, BuildError> {
+        let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, state, None)?;
         if let Some(hook) = hook {
             sandbox.machine.set_hook(hook);
         }
-        let init = |sandbox: &mut Sandbox| -> Result<(), CallError> {
+        let init = |sandbox: &mut Sandbox<T>| -> Result<(), CallError> {
             let timeout = Some(sandbox.config.init_timeout);
-            sandbox.machine.call(timeout, &mut Host { functions: &sandbox.host_functions })?;
+            let max_depth = sandbox.max_depth();
+            let mut host = Host { functions: &sandbox.host_functions, state: &mut sandbox.state, max_depth };
+            sandbox.machine.call(timeout, &mut host)?;
             sandbox.functions = sandbox.machine.read_table()?.map(Arc::new);
             Ok(sandbox.machine.mark_ready()?)
         };
@@ -107,12 +132,33 @@ impl Sandbox {
         vm: Box<dyn Backend>,
         mem: GuestMemory,
         parts: Parts,
-        host_functions: HostFunctions,
+        host_functions: HostFunctions<T>,
+        state: T,
         ready: Option<(Registers, SpecialRegisters)>,
-    ) -> Result<Sandbox, InterruptSignalError> {
+    ) -> Result<Sandbox<T>, InterruptSignalError> {
         let Parts { shape, layout, config, guest_id } = parts;
         let machine = Machine::new(vm, mem, layout, ready, config.seccomp)?;
-        Ok(Sandbox { machine, shape, host_functions, config, guest_id, poisoned: false, functions: None })
+        Ok(Sandbox { machine, shape, host_functions, state, config, guest_id, poisoned: false, functions: None })
+    }
+
+    /// The sandbox's host state (see [`Caller`](crate::Caller)).
+    pub fn state(&self) -> &T {
+        &self.state
+    }
+
+    /// The sandbox's host state, to change between calls (a new request's data, say).
+    pub fn state_mut(&mut self) -> &mut T {
+        &mut self.state
+    }
+
+    /// The sandbox's host state, by value (the sandbox is dropped).
+    pub fn into_state(self) -> T {
+        self.state
+    }
+
+    /// How deep calls may nest (guest -> host -> guest ...).
+    fn max_depth(&self) -> usize {
+        usize::try_from(self.config.max_call_depth).unwrap_or(usize::MAX)
     }
 
     /// The machine (vCPU, memory, layout), for the sandbox's other files.
@@ -209,10 +255,9 @@ impl Sandbox {
         }
         self.machine.clear_frames();
         self.machine.push_call(msg).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
-        let result = self
-            .machine
-            .call(timeout, &mut Host { functions: &self.host_functions })
-            .and_then(|()| self.read_result(name));
+        let max_depth = self.max_depth();
+        let mut host = Host { functions: &self.host_functions, state: &mut self.state, max_depth };
+        let result = self.machine.call(timeout, &mut host).and_then(|()| self.read_result(name));
         self.machine.pop_call();
         if let Err(e) = &result {
             if e.poisons() {
@@ -279,7 +324,7 @@ fn typed<R: ReturnType>(name: &str, value: Value) -> Result<R, CallError> {
 }
 
 /// The host's error for what the guest reported about the call of `function`.
-fn from_function_error(e: FunctionError, function: &str) -> CallError {
+pub(crate) fn from_function_error(e: FunctionError, function: &str) -> CallError {
     match e {
         FunctionError::FunctionNotFound { name } => CallError::GuestFunctionNotFound { name },
         FunctionError::HostFunctionNotFound { name } => CallError::HostFunctionNotFound { name },
@@ -297,7 +342,7 @@ fn from_function_error(e: FunctionError, function: &str) -> CallError {
     }
 }
 
-fn to_large(e: message::FrameError, what: impl FnOnce() -> String) -> CallError {
+pub(crate) fn to_large(e: message::FrameError, what: impl FnOnce() -> String) -> CallError {
     match e {
         message::FrameError::TooLarge { size, capacity } => CallError::TooLarge { what: what(), size, capacity },
         source => CallError::Encode { what: what(), source },

@@ -83,8 +83,9 @@ fn snapshot_error(e: CallError) -> SnapshotError {
     }
 }
 
-impl Sandbox {
-    /// Freezes the sandbox as it is now, between calls.
+impl<T> Sandbox<T> {
+    /// Freezes the sandbox as it is now, between calls (guest memory and the vCPU;
+    /// not the host state, which is the host's).
     ///
     /// The first snapshot of a sandbox copies nothing: its memory becomes the snapshot's,
     /// and the sandbox goes on as a copy-on-write view of it. Later snapshots copy the
@@ -150,7 +151,19 @@ impl Sandbox {
     /// sandboxes made from one snapshot share every page none of them wrote. It reuses
     /// a pooled VM when one of the same memory size is free (see
     /// [`set_vm_pool_capacity`](crate::set_vm_pool_capacity)), else creates one.
-    pub fn from_snapshot(snapshot: &Snapshot, host_functions: HostFunctions) -> Result<Sandbox, SnapshotError> {
+    pub fn from_snapshot(snapshot: &Snapshot, host_functions: HostFunctions<T>) -> Result<Sandbox<T>, SnapshotError>
+    where
+        T: Default,
+    {
+        Sandbox::from_snapshot_with_state(snapshot, host_functions, T::default())
+    }
+
+    /// [`from_snapshot`](Sandbox::from_snapshot) with host state `state`.
+    pub fn from_snapshot_with_state(
+        snapshot: &Snapshot,
+        host_functions: HostFunctions<T>,
+        state: T,
+    ) -> Result<Sandbox<T>, SnapshotError> {
         let s = &snapshot.inner;
         let (mut vm, mem) = match pool::take(s.layout.memory_size, s.config.seccomp) {
             Some(mut pooled) => {
@@ -170,7 +183,7 @@ impl Sandbox {
         };
         vm.set_vcpu_state(&s.vcpu)?;
         let parts = Parts { shape: s.shape.clone(), layout: s.layout.clone(), config: s.config, guest_id: s.guest_id };
-        let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, s.ready)?;
+        let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, state, s.ready)?;
         sandbox.set_function_table(s.functions.clone());
         sandbox.machine().reseed()?;
         Ok(sandbox)

@@ -73,6 +73,7 @@ pub(crate) struct ConfigRecord {
     /// Seccomp mode: sandboxes made from the snapshot run their vCPU on a filtered
     /// thread.
     pub seccomp: bool,
+    pub max_call_depth: u32,
 }
 
 /// What user mode can change of the vCPU: the general registers (rax, rbx, rcx, rdx,
@@ -127,6 +128,7 @@ impl From<&SandboxConfig> for ConfigRecord {
             call_timeout_ns: c.call_timeout.map(nanos),
             init_timeout_ns: nanos(c.init_timeout),
             seccomp: c.seccomp,
+            max_call_depth: c.max_call_depth,
         }
     }
 }
@@ -142,6 +144,7 @@ impl From<&ConfigRecord> for SandboxConfig {
             call_timeout: c.call_timeout_ns.map(std::time::Duration::from_nanos),
             init_timeout: std::time::Duration::from_nanos(c.init_timeout_ns),
             seccomp: c.seccomp,
+            max_call_depth: c.max_call_depth,
         }
     }
 }

@@ -32,6 +32,11 @@ impl Default for Frames {
 }
 
 impl Frames {
+    /// How many calls are running (their frames on the stack).
+    pub(crate) fn depth(&self) -> usize {
+        self.live.len()
+    }
+
     /// Forgets every frame (a new top-level call, whatever the last one left).
     pub(crate) fn clear(&mut self) {
         self.live.clear();

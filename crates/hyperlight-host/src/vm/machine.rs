@@ -87,6 +87,9 @@ pub(crate) struct Machine {
     hook: Option<Box<dyn ExitHook>>,
     /// The stack of frames in the input buffer.
     frames: Frames,
+    /// A nested call failed in a way that ends every level above it (a fault, a
+    /// panic, a kill...): the error each level returns as it unwinds.
+    unwinding: Option<CallError>,
     /// Pooled VMs are kept apart by mode (seccomp or not).
     seccomp: bool,
 }
@@ -122,6 +125,7 @@ impl Machine {
             ready,
             hook: None,
             frames: Frames::default(),
+            unwinding: None,
             seccomp,
         })
     }
@@ -260,7 +264,13 @@ impl Machine {
             match exit {
                 VmExit::IoOut { port, data } => match ExitPort::from_port(port) {
                     Some(ExitPort::Ready) => return Ok(()),
-                    Some(ExitPort::HostCall) => host.host_call(self)?,
+                    Some(ExitPort::HostCall) => {
+                        host.host_call(self)?;
+                        // A nested call inside that host function ended this level too.
+                        if let Some(e) = &self.unwinding {
+                            return Err(e.duplicate());
+                        }
+                    }
                     Some(ExitPort::Abort) => return Err(self.read_abort()),
                     Some(ExitPort::Fault) => return Err(self.read_fault(data)?),
                     None => return Err(unexpected(UnexpectedExit::OutToPort(port))),
@@ -297,6 +307,25 @@ impl Machine {
     /// (which may have failed at any depth) left on it.
     pub(crate) fn clear_frames(&mut self) {
         self.frames.clear();
+        self.unwinding = None;
+    }
+
+    /// How many calls are running, nested in each other (0 between calls).
+    pub(crate) fn depth(&self) -> usize {
+        self.frames.depth()
+    }
+
+    /// Whether a nested call ended every level (see [`Machine::unwind`]).
+    pub(crate) fn is_unwinding(&self) -> bool {
+        self.unwinding.is_some()
+    }
+
+    /// A nested call failed with `e`, which ends every level above it: each returns
+    /// `e` once its host function is done.
+    pub(crate) fn unwind(&mut self, e: CallError) {
+        if self.unwinding.is_none() {
+            self.unwinding = Some(e);
+        }
     }
 
     /// Writes the reply to the guest's host call on top of the input stack.
