@@ -54,7 +54,16 @@ pub struct BootInfo {
     /// from it differs between tenants even when their memory is one snapshot's; a
     /// guest must derive it when it needs it, never keep it across calls.
     pub seed: u64,
+    /// The most verbose guest log level the host wants records of: 0 for none, else a
+    /// [`LogLevel`](crate::log::LogLevel) as a number (1 = error ... 5 = trace). The
+    /// host may rewrite it between calls, so a guest reads it at each record (the
+    /// word at [`MAX_LOG_LEVEL_OFFSET`]) and drops a record above it before it formats
+    /// it: a filtered record costs no exit.
+    pub max_log_level: u32,
 }
+
+/// Offset of [`BootInfo::max_log_level`] (a little-endian `u32`) in the block.
+pub const MAX_LOG_LEVEL_OFFSET: usize = 104;
 
 /// Why a byte slice is not a boot information block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +87,8 @@ impl core::error::Error for BootInfoError {}
 
 impl BootInfo {
     /// The block as bytes: magic, then each field as a little-endian integer in the
-    /// order of declaration (`abi_version` and `flags` are `u32`, the rest `u64`).
+    /// order of declaration (`abi_version`, `flags` and `max_log_level` are `u32`, the
+    /// rest `u64`); the last four bytes are zero.
     pub fn encode(&self) -> [u8; BOOT_INFO_SIZE] {
         let mut out = [0u8; BOOT_INFO_SIZE];
         out[0..8].copy_from_slice(&BOOT_MAGIC.to_le_bytes());
@@ -101,6 +111,7 @@ impl BootInfo {
             let at = 16 + 8 * i;
             out[at..at + 8].copy_from_slice(&w.to_le_bytes());
         }
+        out[MAX_LOG_LEVEL_OFFSET..MAX_LOG_LEVEL_OFFSET + 4].copy_from_slice(&self.max_log_level.to_le_bytes());
         out
     }
 
@@ -136,6 +147,7 @@ impl BootInfo {
             image_base: word(80),
             image_size: word(88),
             seed: word(96),
+            max_log_level: half(MAX_LOG_LEVEL_OFFSET),
         })
     }
 }
@@ -160,6 +172,7 @@ mod tests {
             image_base: 9,
             image_size: 10,
             seed: 11,
+            max_log_level: 3,
         };
         assert_eq!(BootInfo::decode(&b.encode()), Ok(b));
         let mut bad = b.encode();

@@ -9,7 +9,8 @@
 //!   their conversion from and to Rust types;
 //! - [`func`]: argument lists (tuples) and typed callables, shared by the host's
 //!   host-function registry and the guest's guest-function registry;
-//! - [`message`]: the wire format of calls, results and aborts inside the call buffers.
+//! - [`message`]: the wire format of calls, results and aborts inside the call buffers;
+//! - [`log`]: guest log levels, and the host function that receives guest log records.
 //!
 //! The crate is `no_std` (with `alloc`) and contains no `unsafe` code. Nothing here
 //! depends on a cargo feature: the ABI is the same for every build.
@@ -21,11 +22,13 @@ extern crate alloc;
 
 pub mod boot;
 pub mod func;
+pub mod log;
 pub mod message;
 pub mod port;
 pub mod value;
 
 pub use func::{ArgumentRefs, Arguments, Callable, FunctionOutput};
+pub use log::{LogLevel, LOG_FUNCTION};
 pub use message::{
     AbortKind, FunctionCall, FunctionError, FunctionResult, FunctionSignature, FunctionTable, GuestAbort,
 };
@@ -34,7 +37,7 @@ pub use value::{AsArgument, ParameterType, ReturnType, Value, ValueRef, ValueTyp
 /// Version of the host/guest ABI: boot information, ports and message format.
 ///
 /// A guest built against another ABI version is refused at load time.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// Size of a guest page, in bytes.
 pub const PAGE_SIZE: u64 = 4096;

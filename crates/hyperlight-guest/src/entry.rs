@@ -77,6 +77,7 @@ extern "C" fn entry(boot_info: usize) -> ! {
     let (Ok(heap_base), Ok(heap_size)) = (usize::try_from(info.heap_base), usize::try_from(info.heap_size)) else {
         abort_with(AbortKind::Abort { code: -1 }, format_args!("heap outside the address space: {info:?}"));
     };
+    crate::logging::init(boot_info);
     // SAFETY: the host reserves `[heap_base, heap_base + heap_size)` for the heap: mapped,
     // writable, and used by nothing else for the guest's life. This is the first and
     // only call, and nothing has allocated yet.

@@ -12,6 +12,9 @@
 //! - [`register_function`], which makes a Rust function callable by the host, and
 //!   the dispatch loop that runs the host's calls;
 //! - [`call_host`], which calls a function of the host, and [`print!`]/[`println!`];
+//! - logging: the `log` facade (`log::info!`, `log::warn!`, ...) and [`log()`], each
+//!   record sent to the host's `tracing` if the host wants its level (a record it
+//!   does not want costs no VM exit);
 //! - the panic handler and [`abort`], which report to the host why the guest stopped;
 //! - [`random`], random numbers that differ in every sandbox and after every restore.
 //!
@@ -86,6 +89,7 @@ mod exit;
 mod function;
 mod heap;
 mod host;
+mod logging;
 #[doc(hidden)]
 pub mod print;
 pub mod random;
@@ -95,6 +99,9 @@ pub use entry::boot_info;
 pub use function::{register_dynamic, register_function, IntoFunctionResult};
 pub use host::call_host;
 pub use hyperlight_common::{FunctionError, FunctionSignature, ParameterType, ReturnType, Value, ValueType};
+/// Whether the host wants log records at a level now (see [`log()`]).
+pub use logging::enabled as log_enabled;
+pub use logging::{log, log_at, LogLevel};
 
 /// Names the guest program's init function, which registers its guest functions.
 ///

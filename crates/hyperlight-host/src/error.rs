@@ -262,6 +262,38 @@ pub struct MemoryAccessError {
 }
 
 impl CallError {
+    /// The variant's name (`"GuestPanic"`, `"Cancelled"`...): the `kind` label of the
+    /// `guest_errors_total` metric, one value per variant.
+    pub fn kind(&self) -> &'static str {
+        use CallError as E;
+        match self {
+            E::GuestFunctionNotFound { .. } => "GuestFunctionNotFound",
+            E::SignatureMismatch { .. } => "SignatureMismatch",
+            E::NoFunctionTable => "NoFunctionTable",
+            E::CallDepthExceeded { .. } => "CallDepthExceeded",
+            E::ForeignHandle { .. } => "ForeignHandle",
+            E::ArgumentCount { .. } => "ArgumentCount",
+            E::ArgumentType { .. } => "ArgumentType",
+            E::ReturnType { .. } => "ReturnType",
+            E::HostFunctionNotFound { .. } => "HostFunctionNotFound",
+            E::HostFunctionFailed { .. } => "HostFunctionFailed",
+            E::TooLarge { .. } => "TooLarge",
+            E::Encode { .. } => "Encode",
+            E::GuestFailed { .. } => "GuestFailed",
+            E::GuestPanic { .. } => "GuestPanic",
+            E::GuestOutOfMemory { .. } => "GuestOutOfMemory",
+            E::GuestAbort { .. } => "GuestAbort",
+            E::GuestFault { .. } => "GuestFault",
+            E::StackOverflow { .. } => "StackOverflow",
+            E::Cancelled => "Cancelled",
+            E::Timeout { .. } => "Timeout",
+            E::TripleFault { .. } => "TripleFault",
+            E::Protocol { .. } => "Protocol",
+            E::Hypervisor { .. } => "Hypervisor",
+            E::Poisoned => "Poisoned",
+        }
+    }
+
     /// The same error again, for each level of nested calls it ends (an
     /// `io::Error` inside keeps its OS error number or its kind).
     pub(crate) fn duplicate(&self) -> CallError {

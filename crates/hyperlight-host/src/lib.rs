@@ -32,6 +32,7 @@ mod debug;
 mod error;
 mod func;
 mod mem;
+mod obs;
 mod sandbox;
 mod vm;
 
@@ -42,6 +43,7 @@ pub use error::{
 pub use func::caller::{Caller, CallerCallable};
 pub use func::guest_function::GuestFunction;
 pub use func::host_functions::HostFunctions;
+pub use hyperlight_common::LogLevel;
 pub use hyperlight_common::{
     ArgumentRefs, Arguments, AsArgument, FunctionError, FunctionOutput, FunctionSignature, ParameterType, ReturnType,
     Value, ValueType,
@@ -50,6 +52,7 @@ pub use mem::elf::ElfError;
 pub use mem::image_shape::ImageShapeError;
 pub use mem::layout::{GuestAddr, LayoutError};
 pub use mem::memory::OutOfBounds;
+pub use obs::{default_guest_log_level, metric_names, GuestLogLevel};
 pub use sandbox::builder::SandboxBuilder;
 pub use sandbox::config::{
     SandboxConfig, DEFAULT_HEAP_SIZE, DEFAULT_INIT_TIMEOUT, DEFAULT_INPUT_BUFFER_SIZE, DEFAULT_MAX_CALL_DEPTH,
@@ -118,6 +121,12 @@ pub mod testing {
     /// its snapshot: what the next restore copies besides the guest's own writes.
     pub fn host_dirty_pages(sandbox: &mut crate::Sandbox) -> usize {
         sandbox.machine().mem().host_dirty_pages()
+    }
+
+    /// VM exits the sandbox has made since it was created (each call, host call and
+    /// guest log record is one).
+    pub fn exits<T>(sandbox: &mut crate::Sandbox<T>) -> u64 {
+        sandbox.machine().exits()
     }
 
     /// Seccomp mode's own test: makes the sandbox's vCPU thread call a system call

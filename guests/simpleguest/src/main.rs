@@ -5,6 +5,8 @@
 //! - `args`: many parameters;
 //! - `host_calls`: calls into the host, and errors coming back from it;
 //! - `output`: `print!`;
+//! - `logging`: log records at every level, through the `log` facade and the plain
+//!   `hyperlight_guest::log`;
 //! - `failures`: panics and errors;
 //! - `memory`: the heap, large results, and state kept between calls;
 //! - `faults`: CPU exceptions of every kind, and a guest that never returns;
@@ -21,6 +23,7 @@ mod echo;
 mod failures;
 mod faults;
 mod host_calls;
+mod logging;
 mod memory;
 mod output;
 mod reentry;
@@ -33,6 +36,7 @@ fn init() {
     args::register();
     host_calls::register();
     output::register();
+    logging::register();
     failures::register();
     memory::register();
     faults::register();

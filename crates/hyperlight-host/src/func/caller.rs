@@ -11,6 +11,7 @@ use crate::error::{CallError, MemoryAccessError, MessageKind};
 use crate::func::guest_function::GuestFunction;
 use crate::func::host_functions::HostFunctions;
 use crate::mem::layout::GuestAddr;
+use crate::obs::{CallMetrics, Span, Timer};
 use crate::sandbox::sandbox::{from_function_error, serve_host_call, to_large};
 use crate::vm::machine::{HostCalls, Machine};
 
@@ -43,6 +44,7 @@ pub struct Caller<'a, T> {
     functions: &'a HostFunctions<T>,
     state: &'a mut T,
     max_depth: usize,
+    call_metrics: &'a CallMetrics,
 }
 
 impl<T> std::fmt::Debug for Caller<'_, T> {
@@ -57,8 +59,14 @@ impl<'a, T> Caller<'a, T> {
         functions: &'a HostFunctions<T>,
         state: &'a mut T,
         max_depth: usize,
+        call_metrics: &'a CallMetrics,
     ) -> Caller<'a, T> {
-        Caller { machine, functions, state, max_depth }
+        Caller { machine, functions, state, max_depth, call_metrics }
+    }
+
+    /// The sandbox's identity (see [`Sandbox::id`](crate::Sandbox::id)).
+    pub fn sandbox_id(&self) -> u64 {
+        self.machine.sandbox_id()
     }
 
     /// The sandbox's host state.
@@ -112,7 +120,7 @@ impl<'a, T> Caller<'a, T> {
     pub fn call<R: ReturnType>(&mut self, name: &str, args: impl Arguments) -> Result<R, CallError> {
         let args = args.into_values();
         let msg = HostMessageRef::Call(GuestCallRef { function: FunctionRefRef::Name(name), args: &args[..] });
-        let value = self.run(&msg, name)?;
+        let value = self.run(&msg, name, None)?;
         R::from_value(value).map_err(|got| CallError::ReturnType {
             function: name.to_string(),
             expected: R::TYPE,
@@ -129,7 +137,7 @@ impl<'a, T> Caller<'a, T> {
         let args = hyperlight_common::func::EncodeArgs::<A, P>(&args, PhantomData);
         let index = function.index();
         let msg = HostMessageRef::Call(GuestCallRef { function: FunctionRefRef::Index(index), args });
-        let value = self.run(&msg, function.name())?;
+        let value = self.run(&msg, function.name(), Some(index))?;
         R::from_value(value).map_err(|got| CallError::ReturnType {
             function: function.name().to_string(),
             expected: R::TYPE,
@@ -137,14 +145,35 @@ impl<'a, T> Caller<'a, T> {
         })
     }
 
+    /// Runs a nested call (observed: a `call` span and the call's metrics).
+    fn run<M: serde::Serialize + ?Sized>(
+        &mut self,
+        msg: &M,
+        name: &str,
+        index: Option<u32>,
+    ) -> Result<Value, CallError> {
+        let span = Span::call(self.machine.sandbox_id(), name);
+        let _entered = span.enter();
+        let timer = Timer::start();
+        let result = self.run_nested(msg, name);
+        self.call_metrics.record(index, name, timer);
+        span.record_result(&result);
+        result
+    }
+
     /// Runs a nested call: its frame above the waiting ones, the vCPU until the guest
     /// is ready again, the frame off.
-    fn run<M: serde::Serialize + ?Sized>(&mut self, msg: &M, name: &str) -> Result<Value, CallError> {
+    fn run_nested<M: serde::Serialize + ?Sized>(&mut self, msg: &M, name: &str) -> Result<Value, CallError> {
         if self.machine.depth() >= self.max_depth {
             return Err(CallError::CallDepthExceeded { limit: self.max_depth });
         }
         self.machine.push_call(msg).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
-        let mut nested = NestedHost { functions: self.functions, state: &mut *self.state, max_depth: self.max_depth };
+        let mut nested = NestedHost {
+            functions: self.functions,
+            state: &mut *self.state,
+            max_depth: self.max_depth,
+            call_metrics: self.call_metrics,
+        };
         let result = self.machine.run_until_ready(&mut nested).and_then(|()| {
             let result: FunctionResult = self.machine.read_output(MessageKind::FunctionResult)?;
             result.map_err(|e| from_function_error(e, name))
@@ -166,11 +195,12 @@ struct NestedHost<'a, T> {
     functions: &'a HostFunctions<T>,
     state: &'a mut T,
     max_depth: usize,
+    call_metrics: &'a CallMetrics,
 }
 
 impl<T> HostCalls for NestedHost<'_, T> {
     fn host_call(&mut self, machine: &mut Machine) -> Result<(), CallError> {
-        serve_host_call(machine, self.functions, self.state, self.max_depth)
+        serve_host_call(machine, self.functions, self.state, self.max_depth, self.call_metrics)
     }
 }
 

@@ -93,7 +93,7 @@ impl<P: Arguments, R: ReturnType> GuestFunction<P, R> {
         }
         let args = EncodeArgs::<A, P>(args, PhantomData);
         let msg = HostMessageRef::Call(GuestCallRef { function: FunctionRefRef::Index(self.index), args });
-        let value = sandbox.run_call(&msg, &self.name, timeout)?;
+        let value = sandbox.run_call(&msg, &self.name, Some(self.index), timeout)?;
         // The signature was checked against the guest's table; only a guest that lies
         // about its table gets here with another type.
         R::from_value(value).map_err(|got| CallError::ReturnType {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use hyperlight_common::{Arguments, Callable, FunctionError, FunctionOutput, Value, ValueType, PRINT_FUNCTION};
 
 use crate::func::caller::{Caller, CallerCallable};
+use crate::obs::{FunctionMetrics, Timer};
 
 type Erased<T> = dyn Fn(&mut Caller<'_, T>, Vec<Value>) -> Result<Value, FunctionError> + Send + Sync;
 
@@ -21,11 +22,13 @@ type Erased<T> = dyn Fn(&mut Caller<'_, T>, Vec<Value>) -> Result<Value, Functio
 struct HostFunction<T> {
     params: Vec<ValueType>,
     call: Arc<Erased<T>>,
+    /// Its metric keys, built at registration.
+    metrics: Arc<FunctionMetrics>,
 }
 
 impl<T> Clone for HostFunction<T> {
     fn clone(&self) -> Self {
-        HostFunction { params: self.params.clone(), call: Arc::clone(&self.call) }
+        HostFunction { params: self.params.clone(), call: Arc::clone(&self.call), metrics: Arc::clone(&self.metrics) }
     }
 }
 
@@ -145,7 +148,8 @@ impl<T: 'static> HostFunctions<T> {
                 .into_result()
                 .map_err(|e| FunctionError::HostFunctionFailed { name: fname.clone(), message: e.to_string() })
         };
-        self.map.insert(name.to_string(), HostFunction { params: Args::types(), call: Arc::new(call) });
+        let metrics = Arc::new(FunctionMetrics::host(name));
+        self.map.insert(name.to_string(), HostFunction { params: Args::types(), call: Arc::new(call), metrics });
     }
 }
 
@@ -168,7 +172,12 @@ impl<T> HostFunctions<T> {
         args: Vec<Value>,
     ) -> Result<Value, FunctionError> {
         match self.map.get(name) {
-            Some(f) => (f.call)(caller, args),
+            Some(f) => {
+                let timer = Timer::start();
+                let result = (f.call)(caller, args);
+                f.metrics.record(timer);
+                result
+            }
             None => Err(FunctionError::HostFunctionNotFound { name: name.to_string() }),
         }
     }

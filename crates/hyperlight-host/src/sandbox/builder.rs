@@ -12,6 +12,7 @@ use crate::mem::elf::ElfImage;
 use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
+use crate::obs::{self, GuestLogLevel, Source, Span, Timer};
 use crate::sandbox::config::SandboxConfig;
 use crate::sandbox::sandbox::{Parts, Sandbox};
 use crate::vm::machine::fresh_seed;
@@ -35,6 +36,8 @@ pub struct SandboxBuilder<T = ()> {
     host_functions: HostFunctions<T>,
     state: T,
     debug: crate::debug::DebugConfig,
+    /// `None`: the default ([`default_guest_log_level`](crate::default_guest_log_level)).
+    guest_log_level: Option<GuestLogLevel>,
 }
 
 impl Default for SandboxBuilder<()> {
@@ -61,6 +64,7 @@ impl<T: 'static> SandboxBuilder<T> {
             host_functions: HostFunctions::with_state(),
             state,
             debug: crate::debug::DebugConfig::default(),
+            guest_log_level: None,
         }
     }
 
@@ -137,6 +141,17 @@ impl<T: 'static> SandboxBuilder<T> {
         self
     }
 
+    /// The most verbose guest log level the sandbox keeps (`None`: none): the guest
+    /// drops records above it before it formats them, so they cost no VM exit. The
+    /// default is [`default_guest_log_level`](crate::default_guest_log_level)
+    /// (`HYPERLIGHT_GUEST_LOG`, else `RUST_LOG`, else `Warn`). Records the level lets
+    /// through become `tracing` events with target `hyperlight_guest`; the guest sends
+    /// none that no installed subscriber would take.
+    pub fn guest_log_level(mut self, level: GuestLogLevel) -> SandboxBuilder<T> {
+        self.guest_log_level = Some(level);
+        self
+    }
+
     /// Registers a host function whose first parameter is its
     /// [`Caller`](crate::Caller): the sandbox's host state, its guest memory, and
     /// calls back into the guest (see [`HostFunctions::register_with_caller`]).
@@ -205,19 +220,50 @@ impl<T: 'static> SandboxBuilder<T> {
     /// fills guest memory, creates the VM, and runs the guest's initialisation until it
     /// waits for calls.
     pub fn build_from_bytes(self, bytes: &[u8]) -> Result<Sandbox<T>, BuildError> {
-        let image = ElfImage::parse(bytes)?;
-        let shape = ImageShape::of(&image);
-        let layout = Layout::new(&shape, &self.config.memory())?;
-        let mut mem = GuestMemory::new(layout.memory_size)
-            .map_err(|source| BuildError::Memory { size: layout.memory_size, source })?;
-        write_image(&image, bytes, &layout, &mut mem)?;
-        let mut vm = vm::create(&mem, self.config.seccomp).map_err(|e| match e {
-            vm::CreateError::Hypervisor(e) => BuildError::Hypervisor(e),
-            vm::CreateError::VcpuThread(e) => BuildError::VcpuThread(e),
-        })?;
-        cpu::enter_user_mode(vm.as_mut(), &layout)?;
+        let sandbox_id = obs::next_sandbox_id();
+        let span = Span::build(sandbox_id);
+        let _entered = span.enter();
+        let timer = Timer::start();
+        let result = self.build(bytes, sandbox_id);
+        span.record_result(&result);
+        if result.is_ok() {
+            obs::sandbox_created(Source::Elf, timer);
+        }
+        result
+    }
+
+    fn build(self, bytes: &[u8], sandbox_id: u64) -> Result<Sandbox<T>, BuildError> {
+        let span = Span::elf_parse(bytes.len());
+        let image = span.in_scope(|| ElfImage::parse(bytes));
+        span.record_result(&image);
+        let image = image?;
+        let log_level = self.guest_log_level.unwrap_or_else(obs::default_guest_log_level);
+        let span = Span::memory();
+        let memory = span.in_scope(|| -> Result<_, BuildError> {
+            let shape = ImageShape::of(&image);
+            let layout = Layout::new(&shape, &self.config.memory())?;
+            span.record_u64("memory_size", layout.memory_size);
+            let mut mem = GuestMemory::new(layout.memory_size)
+                .map_err(|source| BuildError::Memory { size: layout.memory_size, source })?;
+            write_image(&image, bytes, &layout, &mut mem, obs::effective_level(log_level))?;
+            Ok((shape, layout, mem))
+        });
+        span.record_result(&memory);
+        let (shape, layout, mem) = memory?;
+        let span = Span::vm_create();
+        let vm = span.in_scope(|| -> Result<_, BuildError> {
+            let mut vm = vm::create(&mem, self.config.seccomp).map_err(|e| match e {
+                vm::CreateError::Hypervisor(e) => BuildError::Hypervisor(e),
+                vm::CreateError::VcpuThread(e) => BuildError::VcpuThread(e),
+            })?;
+            cpu::enter_user_mode(vm.as_mut(), &layout)?;
+            Ok(vm)
+        });
+        span.record_result(&vm);
+        let vm = vm?;
         let hook = self.debug.start()?;
-        let parts = Parts { shape, layout, config: self.config, guest_id: GuestId::of(&image, bytes) };
+        let guest_id = GuestId::of(&image, bytes);
+        let parts = Parts { shape, layout, config: self.config, guest_id, sandbox_id, log_level };
         Sandbox::start(vm, mem, parts, self.host_functions, self.state, hook)
     }
 }
@@ -251,7 +297,13 @@ impl GuestId {
 
 /// Fills fresh guest memory: the ELF's segments, the boot information, the system
 /// pages and the page tables.
-fn write_image(image: &ElfImage, bytes: &[u8], layout: &Layout, mem: &mut GuestMemory) -> Result<(), BuildError> {
+fn write_image(
+    image: &ElfImage,
+    bytes: &[u8],
+    layout: &Layout,
+    mem: &mut GuestMemory,
+    max_log_level: u32,
+) -> Result<(), BuildError> {
     let out_of_bounds = |e: crate::mem::memory::OutOfBounds| BuildError::Memory {
         size: layout.memory_size,
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
@@ -273,6 +325,7 @@ fn write_image(image: &ElfImage, bytes: &[u8], layout: &Layout, mem: &mut GuestM
         image_base: layout.image_base.0,
         image_size: image_len,
         seed: layout.seed.0,
+        max_log_level,
     };
     mem.write(layout.boot_info, &boot.encode()).map_err(out_of_bounds)?;
     mem.write(layout.seed, &fresh_seed()).map_err(out_of_bounds)?;

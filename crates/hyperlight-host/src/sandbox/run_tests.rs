@@ -32,7 +32,7 @@ fn scripted(steps: Vec<Step>, regs: Registers) -> Sandbox {
     let mem = GuestMemory::new(layout.memory_size).expect("memory");
     let mut vm = ScriptedVm::new(steps);
     vm.regs = regs;
-    let parts = Parts { shape, layout, config, guest_id: GuestId([0; 32]) };
+    let parts = Parts { shape, layout, config, guest_id: GuestId([0; 32]), sandbox_id: 0, log_level: None };
     Sandbox::assemble(Box::new(vm), mem, parts, HostFunctions::new(), (), None).expect("sandbox")
 }
 

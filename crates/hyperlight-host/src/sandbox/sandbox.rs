@@ -8,12 +8,15 @@ use hyperlight_common::{
     Arguments, FunctionError, FunctionResult, FunctionSignature, FunctionTable, ReturnType, Value,
 };
 
+use hyperlight_common::LOG_FUNCTION;
+
 use crate::error::{BuildError, CallError, MessageKind, ProtocolError};
 use crate::func::caller::Caller;
 use crate::func::host_functions::HostFunctions;
 use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
+use crate::obs::{self, CallMetrics, GuestLogLevel, Span, Timer};
 use crate::sandbox::builder::GuestId;
 use crate::sandbox::config::SandboxConfig;
 use crate::vm::interrupt::{InterruptHandle, InterruptSignalError};
@@ -27,6 +30,10 @@ pub(crate) struct Parts {
     pub layout: Layout,
     pub config: SandboxConfig,
     pub guest_id: GuestId,
+    /// Identity in events, spans and metrics.
+    pub sandbox_id: u64,
+    /// The most verbose guest log level the sandbox keeps.
+    pub log_level: GuestLogLevel,
 }
 
 /// A guest running in its own VM, waiting for calls, with host state `T` (`()` for
@@ -54,6 +61,11 @@ pub struct Sandbox<T = ()> {
     poisoned: bool,
     /// The guest's functions, as it reported them at init.
     functions: Option<Arc<FunctionTable>>,
+    /// The metric keys of those functions.
+    call_metrics: Arc<CallMetrics>,
+    /// The most verbose guest log level the sandbox keeps (see
+    /// [`SandboxBuilder::guest_log_level`](crate::SandboxBuilder::guest_log_level)).
+    log_level: GuestLogLevel,
 }
 
 /// The sandbox's host functions and state, serving a run's host calls.
@@ -61,11 +73,12 @@ struct Host<'a, T> {
     functions: &'a HostFunctions<T>,
     state: &'a mut T,
     max_depth: usize,
+    call_metrics: &'a CallMetrics,
 }
 
 impl<T> HostCalls for Host<'_, T> {
     fn host_call(&mut self, machine: &mut Machine) -> Result<(), CallError> {
-        serve_host_call(machine, self.functions, self.state, self.max_depth)
+        serve_host_call(machine, self.functions, self.state, self.max_depth, self.call_metrics)
     }
 }
 
@@ -78,12 +91,24 @@ pub(crate) fn serve_host_call<T>(
     functions: &HostFunctions<T>,
     state: &mut T,
     max_depth: usize,
+    call_metrics: &CallMetrics,
 ) -> Result<(), CallError> {
     let call: FunctionCall = machine.read_output(MessageKind::HostFunctionCall)?;
+    if call.name == LOG_FUNCTION {
+        // A guest log record: the host's own function, neither span nor metric (the
+        // record is the event).
+        let result = obs::guest_record(machine.sandbox_id(), call.args);
+        return machine
+            .reply(&HostMessage::Reply(result))
+            .map_err(|source| CallError::Encode { what: "a log record's reply".into(), source });
+    }
+    let span = Span::host_call(machine.sandbox_id(), &call.name);
+    let _entered = span.enter();
     let result: FunctionResult = {
-        let mut caller = Caller::new(machine, functions, state, max_depth);
+        let mut caller = Caller::new(machine, functions, state, max_depth, call_metrics);
         functions.call(&mut caller, &call.name, call.args)
     };
+    span.record_result(&result);
     if machine.is_unwinding() {
         return Ok(());
     }
@@ -118,12 +143,21 @@ impl<T> Sandbox<T> {
         let init = |sandbox: &mut Sandbox<T>| -> Result<(), CallError> {
             let timeout = Some(sandbox.config.init_timeout);
             let max_depth = sandbox.max_depth();
-            let mut host = Host { functions: &sandbox.host_functions, state: &mut sandbox.state, max_depth };
+            let mut host = Host {
+                functions: &sandbox.host_functions,
+                state: &mut sandbox.state,
+                max_depth,
+                call_metrics: &CallMetrics::default(),
+            };
             sandbox.machine.call(timeout, &mut host)?;
             sandbox.functions = sandbox.machine.read_table()?.map(Arc::new);
+            sandbox.call_metrics = CallMetrics::new(sandbox.functions.as_deref());
             Ok(sandbox.machine.mark_ready()?)
         };
-        init(&mut sandbox).map_err(|e| BuildError::Init(Box::new(e)))?;
+        let span = Span::guest_init();
+        let result = span.in_scope(|| init(&mut sandbox));
+        span.record_result(&result);
+        result.map_err(|e| BuildError::Init(Box::new(e)))?;
         Ok(sandbox)
     }
 
@@ -136,9 +170,58 @@ impl<T> Sandbox<T> {
         state: T,
         ready: Option<(Registers, SpecialRegisters)>,
     ) -> Result<Sandbox<T>, InterruptSignalError> {
-        let Parts { shape, layout, config, guest_id } = parts;
-        let machine = Machine::new(vm, mem, layout, ready, config.seccomp)?;
-        Ok(Sandbox { machine, shape, host_functions, state, config, guest_id, poisoned: false, functions: None })
+        let Parts { shape, layout, config, guest_id, sandbox_id, log_level } = parts;
+        let mut machine = Machine::new(vm, mem, layout, ready, config.seccomp, sandbox_id)?;
+        // The boot information may hold another level (a snapshot's): say this one's.
+        machine.set_guest_log_level(obs::effective_level(log_level));
+        Ok(Sandbox {
+            machine,
+            shape,
+            host_functions,
+            state,
+            config,
+            guest_id,
+            poisoned: false,
+            functions: None,
+            call_metrics: Arc::default(),
+            log_level,
+        })
+    }
+
+    /// The sandbox's identity in this process: the `sandbox_id` field of its guest log
+    /// events and its spans (1, 2, 3... in order of creation).
+    pub fn id(&self) -> u64 {
+        self.machine.sandbox_id()
+    }
+
+    /// The most verbose guest log level this sandbox keeps (see
+    /// [`SandboxBuilder::guest_log_level`](crate::SandboxBuilder::guest_log_level)).
+    pub fn guest_log_level(&self) -> GuestLogLevel {
+        self.log_level
+    }
+
+    /// Changes the most verbose guest log level this sandbox keeps, from the next call
+    /// on (`None`: none). Restores keep it; sandboxes made from a later snapshot of
+    /// this one start with it.
+    pub fn set_guest_log_level(&mut self, level: GuestLogLevel) {
+        self.log_level = level;
+    }
+
+    /// Tells the guest its log level, as far as anyone listens: the configured
+    /// level, lowered to what the `tracing` subscribers take (nothing when none is
+    /// installed). A host write into the boot information only when it changes.
+    pub(crate) fn sync_guest_log_level(&mut self) {
+        self.machine.set_guest_log_level(obs::effective_level(self.log_level));
+    }
+
+    /// The metric keys of the guest's functions.
+    pub(crate) fn call_metrics(&self) -> &Arc<CallMetrics> {
+        &self.call_metrics
+    }
+
+    /// Sets the metric keys (a sandbox made from a snapshot shares the snapshot's).
+    pub(crate) fn set_call_metrics(&mut self, metrics: Arc<CallMetrics>) {
+        self.call_metrics = metrics;
     }
 
     /// The sandbox's host state (see [`Caller`](crate::Caller)).
@@ -238,13 +321,34 @@ impl<T> Sandbox<T> {
         timeout: Option<Duration>,
     ) -> Result<Value, CallError> {
         let call = HostMessageRef::Call(GuestCallRef { function: FunctionRefRef::Name(name), args: &args[..] });
-        self.run_call(&call, name, timeout)
+        self.run_call(&call, name, None, timeout)
     }
 
-    /// Runs the call `msg` (of the function `name`) as a top-level call: its frame on an
-    /// empty input stack, under the kill and deadline protocol; a failure that leaves
-    /// the guest in an unknown state poisons the sandbox.
+    /// Runs the call `msg` (of the function `name`, at `index` in the function table if
+    /// the caller knows it) as a top-level call: its frame on an empty input stack,
+    /// under the kill and deadline protocol; a failure that leaves the guest in an
+    /// unknown state poisons the sandbox. Observed: a `call` span, the call's metrics,
+    /// and an error count on failure.
     pub(crate) fn run_call<M: serde::Serialize + ?Sized>(
+        &mut self,
+        msg: &M,
+        name: &str,
+        index: Option<u32>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError> {
+        let span = Span::call(self.machine.sandbox_id(), name);
+        let _entered = span.enter();
+        let timer = Timer::start();
+        let result = self.run_call_inner(msg, name, timeout);
+        self.call_metrics.record(index, name, timer);
+        if let Err(e) = &result {
+            obs::guest_error(e);
+        }
+        span.record_result(&result);
+        result
+    }
+
+    fn run_call_inner<M: serde::Serialize + ?Sized>(
         &mut self,
         msg: &M,
         name: &str,
@@ -253,10 +357,16 @@ impl<T> Sandbox<T> {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
+        self.sync_guest_log_level();
         self.machine.clear_frames();
         self.machine.push_call(msg).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
         let max_depth = self.max_depth();
-        let mut host = Host { functions: &self.host_functions, state: &mut self.state, max_depth };
+        let mut host = Host {
+            functions: &self.host_functions,
+            state: &mut self.state,
+            max_depth,
+            call_metrics: &self.call_metrics,
+        };
         let result = self.machine.call(timeout, &mut host).and_then(|()| self.read_result(name));
         self.machine.pop_call();
         if let Err(e) = &result {

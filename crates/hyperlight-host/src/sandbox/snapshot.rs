@@ -23,6 +23,7 @@ use crate::mem::image::Image;
 use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
+use crate::obs::{self, CallMetrics, GuestLogLevel, Source, Span, Timer};
 use crate::sandbox::builder::GuestId;
 use crate::sandbox::config::SandboxConfig;
 use crate::sandbox::sandbox::{Parts, Sandbox};
@@ -65,6 +66,11 @@ pub(crate) struct SnapshotInner {
     pub guest_id: GuestId,
     /// The guest's function table (reported at init).
     pub functions: Option<Arc<FunctionTable>>,
+    /// The metric keys of those functions (not saved in files: rebuilt on load).
+    pub call_metrics: Arc<CallMetrics>,
+    /// The guest log level of the sandbox it was taken from (not saved in files: a
+    /// loaded snapshot has the process's default).
+    pub log_level: GuestLogLevel,
 }
 
 impl Snapshot {
@@ -91,6 +97,14 @@ impl<T> Sandbox<T> {
     /// and the sandbox goes on as a copy-on-write view of it. Later snapshots copy the
     /// pages that hold data.
     pub fn snapshot(&mut self) -> Result<Snapshot, SnapshotError> {
+        let span = Span::snapshot(self.id());
+        let _entered = span.enter();
+        let result = self.take_snapshot();
+        span.record_result(&result);
+        result
+    }
+
+    fn take_snapshot(&mut self) -> Result<Snapshot, SnapshotError> {
         if self.is_poisoned() {
             return Err(SnapshotError::Poisoned);
         }
@@ -117,6 +131,8 @@ impl<T> Sandbox<T> {
                 config: *self.config(),
                 guest_id: self.guest_id(),
                 functions: self.function_table().cloned(),
+                call_metrics: Arc::clone(self.call_metrics()),
+                log_level: self.guest_log_level(),
             }),
         })
     }
@@ -128,6 +144,22 @@ impl<T> Sandbox<T> {
     /// A snapshot of another guest or another memory layout is refused with
     /// [`SnapshotError::Mismatch`], and the sandbox is left as it was.
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        let span = Span::restore(self.id());
+        let _entered = span.enter();
+        let timer = Timer::start();
+        let result = self.put_back(snapshot);
+        match &result {
+            Ok(pages) => {
+                span.record_u64("pages", *pages as u64);
+                obs::restore_metrics(timer, *pages);
+            }
+            Err(_) => span.record_result(&result),
+        }
+        result.map(|_| ())
+    }
+
+    /// [`Sandbox::restore`]; returns the pages copied back.
+    fn put_back(&mut self, snapshot: &Snapshot) -> Result<usize, SnapshotError> {
         let s = &snapshot.inner;
         if s.guest_id != self.guest_id() {
             return Err(SnapshotError::Mismatch(SnapshotMismatch::Guest));
@@ -136,11 +168,14 @@ impl<T> Sandbox<T> {
             return Err(SnapshotError::Mismatch(SnapshotMismatch::Layout));
         }
         let machine = self.machine();
-        let result = machine
-            .put_back(&s.image, &s.vcpu, s.ready)
-            .and_then(|()| machine.with_hook(Ok(()), |hook, m| hook.after_snapshot(m)).map_err(snapshot_error));
+        let result = machine.put_back(&s.image, &s.vcpu, s.ready).and_then(|pages| {
+            machine.with_hook(Ok(()), |hook, m| hook.after_snapshot(m)).map_err(snapshot_error)?;
+            Ok(pages)
+        });
         // Only a complete restore makes the guest's state known again.
         self.set_poisoned(result.is_err());
+        // The boot page is the snapshot's again: tell the guest this sandbox's level.
+        self.sync_guest_log_level();
         result
     }
 
@@ -164,8 +199,29 @@ impl<T> Sandbox<T> {
         host_functions: HostFunctions<T>,
         state: T,
     ) -> Result<Sandbox<T>, SnapshotError> {
+        let sandbox_id = obs::next_sandbox_id();
+        let span = Span::from_snapshot(sandbox_id);
+        let _entered = span.enter();
+        let timer = Timer::start();
+        let result = Sandbox::start_from_snapshot(snapshot, host_functions, state, sandbox_id, &span);
+        span.record_result(&result);
+        if result.is_ok() {
+            obs::sandbox_created(Source::Snapshot, timer);
+        }
+        result
+    }
+
+    fn start_from_snapshot(
+        snapshot: &Snapshot,
+        host_functions: HostFunctions<T>,
+        state: T,
+        sandbox_id: u64,
+        span: &Span,
+    ) -> Result<Sandbox<T>, SnapshotError> {
         let s = &snapshot.inner;
-        let (mut vm, mem) = match pool::take(s.layout.memory_size, s.config.seccomp) {
+        let pooled = pool::take(s.layout.memory_size, s.config.seccomp);
+        span.record_bool("pooled", pooled.is_some());
+        let (mut vm, mem) = match pooled {
             Some(mut pooled) => {
                 pooled.mem.rebase(&s.image).map_err(SnapshotError::Memory)?;
                 // Forget what the VM's previous guest wrote.
@@ -182,9 +238,17 @@ impl<T> Sandbox<T> {
             }
         };
         vm.set_vcpu_state(&s.vcpu)?;
-        let parts = Parts { shape: s.shape.clone(), layout: s.layout.clone(), config: s.config, guest_id: s.guest_id };
+        let parts = Parts {
+            shape: s.shape.clone(),
+            layout: s.layout.clone(),
+            config: s.config,
+            guest_id: s.guest_id,
+            sandbox_id,
+            log_level: s.log_level,
+        };
         let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, state, s.ready)?;
         sandbox.set_function_table(s.functions.clone());
+        sandbox.set_call_metrics(Arc::clone(&s.call_metrics));
         sandbox.machine().reseed()?;
         Ok(sandbox)
     }

@@ -35,6 +35,7 @@ use hyperlight_common::{ABI_VERSION, PAGE_SIZE};
 use crate::error::{FilePart, SnapshotFileError};
 use crate::mem::layout::{GuestAddr, Layout};
 use crate::mem::memory::GuestMemory;
+use crate::obs::{self, CallMetrics, Span};
 use crate::sandbox::builder::GuestId;
 use crate::sandbox::config::SandboxConfig;
 use crate::sandbox::snapshot::{Snapshot, SnapshotInner};
@@ -69,16 +70,30 @@ impl Snapshot {
     /// version, header, the pages that hold data, CRC-32).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SnapshotFileError> {
         let path = path.as_ref();
-        let io = |source| SnapshotFileError::Io { path: path.to_path_buf(), source };
-        let bytes = self.to_bytes()?;
-        let mut f = std::fs::File::create(path).map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
-        f.sync_all().map_err(io)
+        let span = Span::save();
+        let _entered = span.enter();
+        let result = (|| {
+            let io = |source| SnapshotFileError::Io { path: path.to_path_buf(), source };
+            let bytes = self.encode(false)?;
+            span.record_u64("bytes", bytes.len() as u64);
+            let mut f = std::fs::File::create(path).map_err(io)?;
+            f.write_all(&bytes).map_err(io)?;
+            f.sync_all().map_err(io)
+        })();
+        span.record_result(&result);
+        result
     }
 
     /// The snapshot in the file format (what [`save`](Snapshot::save) writes).
     pub fn to_bytes(&self) -> Result<Vec<u8>, SnapshotFileError> {
-        self.encode(false)
+        let span = Span::save();
+        let _entered = span.enter();
+        let result = self.encode(false);
+        match &result {
+            Ok(bytes) => span.record_u64("bytes", bytes.len() as u64),
+            Err(_) => span.record_result(&result),
+        }
+        result
     }
 
     /// The file bytes; with `without_seed`, the guest's random seed reads as zero (for
@@ -136,6 +151,14 @@ impl Snapshot {
 
     /// Reads a snapshot from bytes in the file format.
     pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
+        let span = Span::load(bytes.len());
+        let _entered = span.enter();
+        let result = Snapshot::decode(bytes);
+        span.record_result(&result);
+        result
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotFileError> {
         let (header, data) = frame(bytes)?;
         if header.abi_version != ABI_VERSION {
             return Err(SnapshotFileError::AbiMismatch { found: header.abi_version, expected: ABI_VERSION });
@@ -182,7 +205,9 @@ impl Snapshot {
                 ready,
                 config,
                 guest_id: GuestId(header.guest_id),
+                call_metrics: CallMetrics::new(header.functions.as_ref()),
                 functions: header.functions.map(Arc::new),
+                log_level: obs::default_guest_log_level(),
             }),
         })
     }

@@ -15,7 +15,7 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyperlight_common::boot::SEED_SIZE;
+use hyperlight_common::boot::{MAX_LOG_LEVEL_OFFSET, SEED_SIZE};
 use hyperlight_common::message::{self, FrameError, FRAME_HEADER};
 use hyperlight_common::port::ExitPort;
 use hyperlight_common::{AbortKind, FunctionTable, GuestAbort, PAGE_SIZE};
@@ -92,12 +92,19 @@ pub(crate) struct Machine {
     unwinding: Option<CallError>,
     /// Pooled VMs are kept apart by mode (seccomp or not).
     seccomp: bool,
+    /// The sandbox's identity in events, spans and metrics.
+    sandbox_id: u64,
+    /// VM exits so far (for tests that count them).
+    exits: u64,
+    /// The guest log level last written into the boot information, if known.
+    log_level_word: Option<u32>,
 }
 
 impl Drop for Machine {
     fn drop(&mut self) {
         // Before the VM (and its interrupt flag) goes: handles must not touch it.
         self.interrupt.detach();
+        crate::obs::sandboxes_live(false);
         // SAFETY: `vm` and `mem` are taken exactly once, here, and the machine is never
         // used again after `drop`.
         let (vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
@@ -115,8 +122,10 @@ impl Machine {
         layout: Layout,
         ready: Option<(Registers, SpecialRegisters)>,
         seccomp: bool,
+        sandbox_id: u64,
     ) -> Result<Machine, InterruptSignalError> {
         let interrupt = Interrupt::new(vm.interrupt_flag())?;
+        crate::obs::sandboxes_live(true);
         Ok(Machine {
             vm: ManuallyDrop::new(vm),
             mem: ManuallyDrop::new(mem),
@@ -127,7 +136,35 @@ impl Machine {
             frames: Frames::default(),
             unwinding: None,
             seccomp,
+            sandbox_id,
+            exits: 0,
+            log_level_word: None,
         })
+    }
+
+    /// The sandbox's identity in events, spans and metrics.
+    pub(crate) fn sandbox_id(&self) -> u64 {
+        self.sandbox_id
+    }
+
+    /// VM exits since the machine was made.
+    pub(crate) fn exits(&self) -> u64 {
+        self.exits
+    }
+
+    /// Tells the guest the most verbose log level to send (the boot information's
+    /// `max_log_level`, 0 for none), if it is not what the guest was last told: a
+    /// host write only when the level changes.
+    pub(crate) fn set_guest_log_level(&mut self, word: u32) {
+        if self.log_level_word == Some(word) {
+            return;
+        }
+        let at = GuestAddr(self.layout.boot_info.0 + MAX_LOG_LEVEL_OFFSET as u64);
+        // The word is inside the layout's boot page, so always in bounds; were it not,
+        // the guest would only go on with the level it has.
+        if self.mem.write(at, &word.to_le_bytes()).is_ok() {
+            self.log_level_word = Some(word);
+        }
     }
 
     /// Lets `hook` see every exit from now on.
@@ -210,7 +247,8 @@ impl Machine {
     }
 
     /// Puts memory and the vCPU back as `image` and `vcpu` have them (a restore), and
-    /// gives the guest a fresh random seed.
+    /// gives the guest a fresh random seed. Returns the number of pages copied back (0
+    /// when the whole range was re-mapped).
     ///
     /// The pages put back are those KVM's dirty log saw the guest write and those the
     /// host wrote: nothing the guest says is believed. If memory is not a view of
@@ -220,18 +258,22 @@ impl Machine {
         image: &Arc<Image>,
         vcpu: &VcpuState,
         ready: Option<(Registers, SpecialRegisters)>,
-    ) -> Result<(), SnapshotError> {
+    ) -> Result<usize, SnapshotError> {
         // Reading the log also starts a new one: from here on it counts writes made
         // after this restore.
         let dirty = self.vm.dirty_pages()?;
-        if self.mem.image().is_some_and(|i| i.id() == image.id()) {
-            self.mem.reset_pages(&dirty).map_err(SnapshotError::Memory)?;
+        let pages = if self.mem.image().is_some_and(|i| i.id() == image.id()) {
+            self.mem.reset_pages(&dirty).map_err(SnapshotError::Memory)?
         } else {
             self.mem.rebase(image).map_err(SnapshotError::Memory)?;
-        }
+            0
+        };
         self.vm.set_vcpu_state(vcpu)?;
         self.ready = ready;
-        self.reseed()
+        // The boot page is the image's again: its log level is the snapshot's.
+        self.log_level_word = None;
+        self.reseed()?;
+        Ok(pages)
     }
 
     /// A fresh random seed for the guest (`BootInfo::seed`): after a restore and in a
@@ -257,6 +299,7 @@ impl Machine {
     pub(crate) fn run_until_ready(&mut self, host: &mut dyn HostCalls) -> Result<(), CallError> {
         loop {
             self.with_hook(Ok(()), |hook, m| hook.before_run(m))?;
+            self.exits += 1;
             let exit = self.vm.run()?;
             let Some(exit) = self.with_hook(Ok(Some(exit.clone())), |hook, m| hook.on_exit(m, exit))? else {
                 continue;

@@ -60,6 +60,7 @@ pub fn set_vm_pool_capacity(capacity: usize) {
                 entry.remove();
             }
         }
+        crate::obs::vm_pool_idle(*count);
         out
     };
     // Closed outside the lock: a VM teardown takes hundreds of microseconds.
@@ -81,6 +82,7 @@ pub(crate) fn put(mut pooled: Pooled) {
     if p.count < p.capacity {
         p.count += 1;
         p.by_size.entry(key).or_default().push(pooled);
+        crate::obs::vm_pool_idle(p.count);
     } else {
         drop(p);
         drop(pooled);
@@ -98,6 +100,7 @@ pub(crate) fn take(size: u64, seccomp: bool) -> Option<Pooled> {
     }
     if v.is_some() {
         *count -= 1;
+        crate::obs::vm_pool_idle(*count);
     }
     v
 }
