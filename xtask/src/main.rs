@@ -24,6 +24,9 @@ commands:
   bench [ARGS...]       guests, then the benchmarks of hyperlight-host and hyperlight-wasm
                         (with Wasmtime's figures from benches/wasmtime-compare and the
                         soft-float Wasm runtime, built only here); ARGS go to criterion
+  bench-obs [ROUNDS]    guests, then the observability bench (benches/observability.rs)
+                        built with and without the feature `observability`, in turn,
+                        ROUNDS times (default 3); prints the overhead ratios
   fuzz [SECONDS|--smoke]
                         every fuzz target of fuzz/ for SECONDS each (default 60,
                         --smoke 10), with nightly and cargo-fuzz (installed if
@@ -45,6 +48,14 @@ fn main() -> ExitCode {
         Some("test") if args.len() == 1 => test(&root),
         Some("demo") if args.len() == 1 => demo(&root),
         Some("bench") => bench(&root, &args[1..]),
+        Some("bench-obs") => match &args[1..] {
+            [] => bench_obs(&root, 3),
+            [rounds] => match rounds.parse() {
+                Ok(rounds) if rounds > 0 => bench_obs(&root, rounds),
+                _ => return usage_error(),
+            },
+            _ => return usage_error(),
+        },
         Some("fuzz") => match &args[1..] {
             [] => fuzz(&root, 60),
             [flag] if flag == "--smoke" => fuzz(&root, 10),
@@ -200,6 +211,76 @@ fn bench(root: &Path, extra: &[String]) -> Result<(), Failed> {
         args.extend(extra.iter().map(String::as_str));
     }
     host_cargo(root, args).run()
+}
+
+/// The observability bench with the feature (`quiet`, `drop_all`, the log record)
+/// and without it (`compiled_out`), one after the other, `rounds` times: the machine
+/// drifts, so each ratio is taken within a round, and the median of the rounds shown.
+fn bench_obs(root: &Path, rounds: usize) -> Result<(), Failed> {
+    use std::collections::BTreeMap;
+    guests::build(root, false)?;
+    let failed = |what: String| Failed { step: "cargo xtask bench-obs".to_string(), detail: what };
+    let mut per_round: Vec<BTreeMap<String, f64>> = Vec::new();
+    for round in 1..=rounds {
+        let mut medians = BTreeMap::new();
+        for features in [&[][..], &["--no-default-features"][..]] {
+            let mut args = vec!["bench", "-p", "hyperlight-host", "--bench", "observability"];
+            args.extend(features);
+            eprintln!("xtask: bench-obs round {round}/{rounds}: cargo {}", args.join(" "));
+            let out = host_cargo(root, args).output().ok_or_else(|| failed("the bench did not run".to_string()))?;
+            for line in out.lines() {
+                let mut words = line.split_whitespace();
+                if let (Some("obs-median"), Some(id), Some(us)) = (words.next(), words.next(), words.next()) {
+                    if let Ok(us) = us.parse::<f64>() {
+                        medians.insert(id.to_string(), us);
+                    }
+                }
+            }
+        }
+        per_round.push(medians);
+    }
+    let ratio = |m: &BTreeMap<String, f64>, a: &str, b: &str| Some(m.get(a)? / m.get(b)?);
+    let log_cost = |m: &BTreeMap<String, f64>| {
+        Some((m.get("obs/log_record_kept")? - m.get("obs/log_record_none")?) / m.get("raw/cpl3_round_trip")?)
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    println!("\nobservability overhead, {rounds} round(s) (each: both builds, ratios within the round)");
+    for (i, m) in per_round.iter().enumerate() {
+        let figures: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v:.2} us")).collect();
+        println!("  round {}: {}", i + 1, figures.join(", "));
+    }
+    type Figure<'a> = Box<dyn Fn(&BTreeMap<String, f64>) -> Option<f64> + 'a>;
+    let rows: [(&str, Figure<'_>); 5] = [
+        (
+            "call/echo_string, nobody listening / compiled out",
+            Box::new(|m| ratio(m, "obs/echo_string_quiet", "obs/echo_string_compiled_out")),
+        ),
+        (
+            "call+restore, nobody listening / compiled out",
+            Box::new(|m| ratio(m, "obs/call_restore_quiet", "obs/call_restore_compiled_out")),
+        ),
+        (
+            "call/echo_string, drop-all subscriber + no-op recorder / compiled out",
+            Box::new(|m| ratio(m, "obs/echo_string_drop_all", "obs/echo_string_compiled_out")),
+        ),
+        (
+            "call+restore, drop-all subscriber + no-op recorder / compiled out",
+            Box::new(|m| ratio(m, "obs/call_restore_drop_all", "obs/call_restore_compiled_out")),
+        ),
+        ("one kept guest log record / one CPL3 exit round trip", Box::new(log_cost)),
+    ];
+    for (what, f) in rows {
+        let values: Vec<f64> = per_round.iter().filter_map(&f).collect();
+        let shown: Vec<String> = values.iter().map(|v| format!("{v:.3}")).collect();
+        match median(values.clone()) {
+            Some(m) => println!("  {what}: median {m:.3} (rounds: {})", shown.join(", ")),
+            None => println!("  {what}: not measured"),
+        }
+    }
+    Ok(())
 }
 
 /// Runs every fuzz target for `seconds`, one after the other, and fails if any found

@@ -7,6 +7,7 @@ mod output;
 mod run;
 mod size;
 mod typed_arg;
+mod verbose;
 mod wasm;
 mod weekday;
 
@@ -22,6 +23,11 @@ use crate::run::RunOptions;
 #[derive(Debug, Parser)]
 #[command(name = "hyperlight", version, after_help = TOP_EXAMPLES)]
 struct Cli {
+    /// Print the library's spans and the guest's log records on stderr: -v info,
+    /// -vv debug, -vvv trace (RUST_LOG, if set, chooses instead; see
+    /// docs/observability.md).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -119,15 +125,16 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    let guest_log_level = verbose::install(cli.verbose);
     match cli.command {
-        Command::Run(options) => match run::run(&options) {
+        Command::Run(options) => match run::run(&options, guest_log_level) {
             Ok(()) => ExitCode::SUCCESS,
             Err(failure) => {
                 report(&failure);
                 ExitCode::from(failure.exit_status())
             }
         },
-        Command::Wasm(command) => match wasm::run(&command) {
+        Command::Wasm(command) => match wasm::run(&command, guest_log_level) {
             Ok(status) => ExitCode::from(status),
             Err(failure) => {
                 report(&failure);

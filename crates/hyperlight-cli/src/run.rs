@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use hyperlight_host::{BuildError, CallError, SandboxBuilder, Value};
+use hyperlight_host::{BuildError, CallError, GuestLogLevel, SandboxBuilder, Value};
 
 use crate::output;
 use crate::size::parse_size;
@@ -118,12 +118,17 @@ impl Failure {
     }
 }
 
-/// Runs `hyperlight run` as `options` say.
-pub fn run(options: &RunOptions) -> Result<(), Failure> {
+/// Runs `hyperlight run` as `options` say, with the guest log level `-v` asked for
+/// (`None`: the library's default).
+pub fn run(options: &RunOptions, guest_log_level: Option<GuestLogLevel>) -> Result<(), Failure> {
     let args = typed_arg::parse_all(&options.args).map_err(Failure::Argument)?;
 
     let started = Instant::now();
-    let mut sandbox = builder(options).build_from_file(&options.guest).map_err(Failure::Build)?;
+    let mut builder = builder(options);
+    if let Some(level) = guest_log_level {
+        builder = builder.guest_log_level(level);
+    }
+    let mut sandbox = builder.build_from_file(&options.guest).map_err(Failure::Build)?;
     if options.time {
         eprintln_quietly(&format!("created in {}", output::duration(started.elapsed())));
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
-use hyperlight_host::{Value, ValueType};
+use hyperlight_host::{GuestLogLevel, Value, ValueType};
 use hyperlight_wasm::{WasmBuildError, WasmCallError, WasmSandbox, WasmSandboxBuilder};
 
 use crate::output;
@@ -127,15 +127,20 @@ pub fn exit_status(failure: &Failure, command: &WasmCommand) -> u8 {
 }
 
 /// Runs the subcommand; `Ok` holds the process's exit status.
-pub fn run(command: &WasmCommand) -> Result<u8, Failure> {
+pub fn run(command: &WasmCommand, guest_log_level: Option<GuestLogLevel>) -> Result<u8, Failure> {
     match command {
-        WasmCommand::Call(o) => call(o).map(|()| 0),
-        WasmCommand::Run(o) => run_command(o),
+        WasmCommand::Call(o) => call(o, guest_log_level).map(|()| 0),
+        WasmCommand::Run(o) => run_command(o, guest_log_level),
     }
 }
 
-fn builder(common: &Common) -> WasmSandboxBuilder {
+/// The builder of `common`'s options, with the guest log level `-v` asked for
+/// (`None`: the library's default).
+fn builder(common: &Common, guest_log_level: Option<GuestLogLevel>) -> WasmSandboxBuilder {
     let mut b = WasmSandbox::builder();
+    if let Some(level) = guest_log_level {
+        b = b.guest_log_level(level);
+    }
     if let Some(fuel) = common.fuel {
         b = b.fuel(fuel);
     }
@@ -160,9 +165,9 @@ fn build(common: &Common, builder: WasmSandboxBuilder, module: &PathBuf) -> Resu
     Ok(sandbox)
 }
 
-fn call(o: &CallOptions) -> Result<(), Failure> {
+fn call(o: &CallOptions, guest_log_level: Option<GuestLogLevel>) -> Result<(), Failure> {
     let args = typed_arg::parse_all(&o.args).map_err(Failure::Argument)?;
-    let mut sandbox = build(&o.common, builder(&o.common), &o.module)?;
+    let mut sandbox = build(&o.common, builder(&o.common, guest_log_level), &o.module)?;
     let started = Instant::now();
     let result: Value = sandbox.call_values(&o.export, args, o.result.map(ValueType::from)).map_err(Failure::Call)?;
     if o.common.time {
@@ -175,8 +180,8 @@ fn call(o: &CallOptions) -> Result<(), Failure> {
     stdout.flush().map_err(Failure::Output)
 }
 
-fn run_command(o: &RunOptions) -> Result<u8, Failure> {
-    let builder = builder(&o.common).stdin(std::io::stdin());
+fn run_command(o: &RunOptions, guest_log_level: Option<GuestLogLevel>) -> Result<u8, Failure> {
+    let builder = builder(&o.common, guest_log_level).stdin(std::io::stdin());
     let mut sandbox = build(&o.common, builder, &o.module)?;
     let name =
         o.module.file_name().map_or_else(|| o.module.display().to_string(), |n| n.to_string_lossy().into_owned());

@@ -98,6 +98,7 @@ pub use abort::abort;
 pub use entry::boot_info;
 pub use function::{register_dynamic, register_function, IntoFunctionResult};
 pub use host::call_host;
+pub use hyperlight_common::LOG_FUNCTION;
 pub use hyperlight_common::{FunctionError, FunctionSignature, ParameterType, ReturnType, Value, ValueType};
 /// Whether the host wants log records at a level now (see [`log()`]).
 pub use logging::enabled as log_enabled;

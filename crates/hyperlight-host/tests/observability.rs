@@ -44,20 +44,20 @@ struct Seen {
 
 impl Seen {
     fn events(&self) -> Vec<SeenEvent> {
-        self.events.lock().unwrap().clone()
+        self.events.lock().expect("lock").clone()
     }
     fn guest_events(&self) -> Vec<SeenEvent> {
         self.events().into_iter().filter(|e| e.target == "hyperlight_guest").collect()
     }
     fn spans(&self) -> Vec<SeenSpan> {
-        self.spans.lock().unwrap().iter().map(|(_, s)| s.clone()).collect()
+        self.spans.lock().expect("lock").iter().map(|(_, s)| s.clone()).collect()
     }
     fn spans_named(&self, name: &str) -> Vec<SeenSpan> {
         self.spans().into_iter().filter(|s| s.name == name).collect()
     }
     fn clear(&self) {
-        self.events.lock().unwrap().clear();
-        self.spans.lock().unwrap().clear();
+        self.events.lock().expect("lock").clear();
+        self.spans.lock().expect("lock").clear();
     }
 }
 
@@ -77,10 +77,13 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Seen {
         let mut fields = HashMap::new();
         attrs.record(&mut Fields(&mut fields));
         let parent = ctx.span(id).and_then(|s| s.parent()).map(|p| p.name().to_string());
-        self.spans.lock().unwrap().push((id.into_u64(), SeenSpan { name: attrs.metadata().name(), fields, parent }));
+        self.spans
+            .lock()
+            .expect("lock")
+            .push((id.into_u64(), SeenSpan { name: attrs.metadata().name(), fields, parent }));
     }
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
-        let mut spans = self.spans.lock().unwrap();
+        let mut spans = self.spans.lock().expect("lock");
         // Ids are reused once a span closes: the last span with the id is the one.
         if let Some((_, s)) = spans.iter_mut().rev().find(|(i, _)| *i == id.into_u64()) {
             values.record(&mut Fields(&mut s.fields));
@@ -91,7 +94,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Seen {
         event.record(&mut Fields(&mut fields));
         let parent = ctx.event_span(event).map(|s| s.name().to_string());
         let meta = event.metadata();
-        self.events.lock().unwrap().push(SeenEvent {
+        self.events.lock().expect("lock").push(SeenEvent {
             target: meta.target().to_string(),
             level: *meta.level(),
             fields,

@@ -43,7 +43,7 @@ pub use outcome::{
 pub use request::{CallRequest, ImportDecl, LoadRequest, RunRequest};
 
 /// Version of this contract. The host refuses a runtime guest of another version.
-pub const WASM_ABI_VERSION: u32 = 2;
+pub const WASM_ABI_VERSION: u32 = 3;
 
 /// Guest function: validate, link and instantiate a module.
 pub const LOAD_FUNCTION: &str = "WasmLoad";

@@ -21,6 +21,10 @@ pub struct LoadRequest {
     pub max_call_depth: u32,
     /// Whether the WASI preview 1 functions are linked.
     pub wasi: bool,
+    /// WASI stderr as guest log records: 0 keeps it a stream (sent to the host's
+    /// stderr function), else each line is a record at this
+    /// [`LogLevel`](hyperlight_common::LogLevel) (1 = error ... 5 = trace).
+    pub stderr_log: u32,
 }
 
 /// One host function the module may import.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyperlight_host::{Arguments, SandboxBuilder};
+use hyperlight_host::{Arguments, GuestLogLevel, LogLevel, SandboxBuilder};
 use hyperlight_wasm_common::{decode, encode, LoadOutcome, LoadRequest, LOAD_FUNCTION, WASM_ABI_VERSION};
 
 use crate::error::{RuntimeProtocolError, WasmBuildError};
@@ -53,6 +53,7 @@ pub struct WasmSandboxBuilder {
     functions: WasmHostFunctions,
     wasi: WasiConfig,
     wasi_enabled: bool,
+    stderr_log: Option<LogLevel>,
     runtime: Option<PathBuf>,
 }
 
@@ -69,6 +70,7 @@ impl Default for WasmSandboxBuilder {
             functions: WasmHostFunctions::new(),
             wasi: WasiConfig::default(),
             wasi_enabled: true,
+            stderr_log: None,
             runtime: None,
         }
     }
@@ -196,6 +198,24 @@ impl WasmSandboxBuilder {
         self
     }
 
+    /// Makes the module's stderr (WASI fd 2) guest log records at `level`, one per
+    /// line, instead of a stream: `tracing` events with target `hyperlight_guest` and
+    /// `guest_module = "wasm::stderr"`, filtered like every guest record (see
+    /// [`guest_log_level`](Self::guest_log_level)); [`stderr`](Self::stderr) and the
+    /// stderr of [`run_command`](crate::WasmSandbox::run_command) then get nothing.
+    pub fn stderr_to_log(mut self, level: LogLevel) -> Self {
+        self.stderr_log = Some(level);
+        self
+    }
+
+    /// The most verbose guest log level kept (see
+    /// [`SandboxBuilder::guest_log_level`]): for the module's `env.log` records
+    /// and, with [`stderr_to_log`](Self::stderr_to_log), its stderr lines.
+    pub fn guest_log_level(mut self, level: GuestLogLevel) -> Self {
+        self.sandbox = self.sandbox.guest_log_level(level);
+        self
+    }
+
     /// Uses the runtime guest at `path` (see [the crate docs](crate#finding-the-runtime)
     /// for where it is looked for otherwise).
     pub fn runtime_path(mut self, path: impl Into<PathBuf>) -> Self {
@@ -243,6 +263,7 @@ impl WasmSandboxBuilder {
             max_memory: self.max_memory,
             max_call_depth: self.max_call_depth,
             wasi: self.wasi_enabled,
+            stderr_log: self.stderr_log.map_or(0, |l| l as u32),
         };
         let config = *sandbox.config();
         let timeout = config.init_timeout;

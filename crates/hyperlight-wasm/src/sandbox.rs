@@ -196,6 +196,12 @@ impl WasmSandbox {
         self.sandbox.interrupt_handle()
     }
 
+    /// The identity of the sandbox underneath: the `sandbox_id` of its log events and
+    /// spans (see [`Sandbox::id`]).
+    pub fn id(&self) -> u64 {
+        self.sandbox.id()
+    }
+
     /// Whether a kill, deadline or fault left the sandbox poisoned (calls fail until a
     /// restore).
     pub fn is_poisoned(&self) -> bool {

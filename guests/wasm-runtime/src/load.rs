@@ -40,6 +40,8 @@ pub fn load(request: &[u8]) -> Result<Loaded, hyperlight_wasm_common::LoadFailur
     check_imports(&module, &request.imports, request.wasi)?;
     let mut linker = Linker::<State>::new(&engine);
     imports::define(&mut linker, &request.imports).map_err(|message| LoadFailure::Instantiation { message })?;
+    crate::log::define(&mut linker, &module, &request.imports)
+        .map_err(|message| LoadFailure::Instantiation { message })?;
     let wasi_unsupported = if request.wasi {
         crate::wasi::define(&mut linker, &module).map_err(|(name, found)| LoadFailure::ImportType {
             module: String::from(WASI_MODULE),
@@ -53,6 +55,7 @@ pub fn load(request: &[u8]) -> Result<Loaded, hyperlight_wasm_common::LoadFailur
 
     let mut store = Store::new(&engine, State::new(request.imports, request.max_memory));
     store.limiter(|state| &mut state.limits);
+    store.data_mut().wasi.stderr_log = hyperlight_guest::LogLevel::from_u32(request.stderr_log);
     // The start function runs without a fuel limit (the host's deadline still applies).
     let _ = store.set_fuel(u64::MAX);
     let instance = match linker.instantiate_and_start(&mut store, &module) {
@@ -103,6 +106,9 @@ fn check_imports(
 ) -> Result<(), LoadFailure> {
     for import in module.imports() {
         if wasi && import.module() == WASI_MODULE {
+            continue;
+        }
+        if crate::log::serves(import.module(), import.name(), import.ty(), provided) {
             continue;
         }
         let kind = match import.ty() {

@@ -17,6 +17,7 @@ mod exchange;
 mod imports;
 mod limits;
 mod load;
+mod log;
 mod state;
 mod trap;
 mod wasi;

@@ -11,7 +11,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use hyperlight_guest::call_host;
+use hyperlight_guest::{call_host, LogLevel};
 use hyperlight_wasm_common::{WASI_CLOCK_FUNCTION, WASI_MODULE, WASI_READ_FUNCTION, WASI_WRITE_FUNCTION};
 use wasmi::{Caller, ExternType, FuncType, Linker, Module, Val, ValType};
 
@@ -59,11 +59,21 @@ pub struct Wasi {
     /// Output not yet sent, and its fd.
     out: Vec<u8>,
     out_fd: u32,
+    /// stderr as log records at this level, one per line (`None`: a stream).
+    pub stderr_log: Option<LogLevel>,
+    /// The stderr line not yet ended (with `stderr_log`).
+    err_line: Vec<u8>,
 }
 
 impl Wasi {
-    /// Sends buffered output to the host.
+    /// Sends buffered output to the host (and an unfinished stderr line as a record).
     pub fn flush(&mut self) {
+        if let Some(level) = self.stderr_log {
+            if !self.err_line.is_empty() {
+                let line = core::mem::take(&mut self.err_line);
+                stderr_record(level, &line);
+            }
+        }
         if self.out.is_empty() {
             return;
         }
@@ -73,6 +83,10 @@ impl Wasi {
     }
 
     fn write(&mut self, fd: u32, bytes: &[u8]) {
+        if let (2, Some(level)) = (fd, self.stderr_log) {
+            self.log_stderr(level, bytes);
+            return;
+        }
         if fd != self.out_fd {
             self.flush();
             self.out_fd = fd;
@@ -82,6 +96,35 @@ impl Wasi {
             self.flush();
         }
     }
+}
+
+impl Wasi {
+    /// stderr bytes as records, one per line; dropped at once (not even buffered)
+    /// when the host does not want the level.
+    fn log_stderr(&mut self, level: LogLevel, bytes: &[u8]) {
+        if !hyperlight_guest::log_enabled(level) {
+            self.err_line.clear();
+            return;
+        }
+        let mut rest = bytes;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            self.err_line.extend_from_slice(&rest[..end]);
+            let line = core::mem::take(&mut self.err_line);
+            stderr_record(level, &line);
+            rest = &rest[end + 1..];
+        }
+        self.err_line.extend_from_slice(rest);
+        if self.err_line.len() >= FLUSH_AT {
+            let line = core::mem::take(&mut self.err_line);
+            stderr_record(level, &line);
+        }
+    }
+}
+
+/// One stderr line as a guest log record (module `wasm::stderr`).
+fn stderr_record(level: LogLevel, line: &[u8]) {
+    let text = String::from_utf8_lossy(line);
+    hyperlight_guest::log_at(level, text.trim_end_matches('\r'), "wasm::stderr", "", 0);
 }
 
 /// Links the WASI functions, and an `ENOSYS` stub for each other WASI function the
