@@ -61,12 +61,25 @@ pub(crate) fn run(buffers: Buffers, message: Result<HostMessage, FrameError>) {
             }
             if let Err(FrameError::TooLarge { size, capacity }) = buffers.with_output(|out| write_frame(out, &results))
             {
-                let too_large: FunctionResult = Err(FunctionError::TooLarge {
-                    what: format!("results of a batch of {}", calls.len()),
-                    size,
-                    capacity,
-                });
-                write_or_abort(buffers, &alloc::vec![too_large], "a batch's results");
+                // Not all results fit: send those that do, and in place of the next one
+                // the error saying so, so that the host learns which call it is.
+                let error = |k: usize| -> FunctionResult {
+                    let what = format!("result of {} (call {k} of a batch)", name_of(&calls[k].function));
+                    Err(FunctionError::TooLarge { what, size, capacity })
+                };
+                let room = buffers.output_capacity().saturating_sub(hyperlight_common::message::FRAME_HEADER + 16);
+                let mut used = postcard::experimental::serialized_size(&error(0)).unwrap_or(usize::MAX);
+                let mut fit = 0;
+                for r in &results {
+                    used = used.saturating_add(postcard::experimental::serialized_size(r).unwrap_or(usize::MAX));
+                    if used > room {
+                        break;
+                    }
+                    fit += 1;
+                }
+                results.truncate(fit.min(results.len().saturating_sub(1)));
+                results.push(error(results.len()));
+                write_or_abort(buffers, &results, "a batch's results");
             }
         }
         Ok(HostMessage::Reply(_)) => {

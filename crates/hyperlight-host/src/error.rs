@@ -579,6 +579,15 @@ pub enum ProtocolError {
     /// The guest exited in a way the protocol does not allow.
     #[error("unexpected exit: {0}")]
     UnexpectedExit(UnexpectedExit),
+    /// The guest answered a batch with results that do not fit it (more results than
+    /// calls, an error before the last, or fewer results and no error).
+    #[error("the guest answered a batch of {calls} calls with {results} results that do not add up")]
+    BadBatch {
+        /// Calls in the batch.
+        calls: usize,
+        /// Results the guest sent.
+        results: usize,
+    },
     /// The frame a host exception stub left could not be read (the stub's stack
     /// pointer was outside guest memory).
     #[error("the fault frame on the exception stack is unreadable")]

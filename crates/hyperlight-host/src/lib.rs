@@ -39,6 +39,7 @@ pub use error::{
     BuildError, CallError, Exception, FilePart, GuestFault, MemoryAccessError, MessageKind, ProtocolError,
     SnapshotError, SnapshotFileError, SnapshotMismatch, UnexpectedExit, VcpuStateError,
 };
+pub use func::batch::{Batch, BatchError};
 pub use func::caller::{Caller, CallerCallable};
 pub use func::guest_function::GuestFunction;
 pub use func::host_functions::HostFunctions;

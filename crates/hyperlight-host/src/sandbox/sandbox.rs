@@ -250,6 +250,19 @@ impl<T> Sandbox<T> {
         name: &str,
         timeout: Option<Duration>,
     ) -> Result<Value, CallError> {
+        let result: FunctionResult = self.run_message(msg, name, timeout, MessageKind::FunctionResult)?;
+        result.map_err(|e| from_function_error(e, name))
+    }
+
+    /// Runs `msg` (a call or a batch, of `name` for errors) as a top-level call and
+    /// reads what the guest answers as `R` (see [`Sandbox::run_call`]).
+    pub(crate) fn run_message<M: serde::Serialize + ?Sized, R: serde::de::DeserializeOwned>(
+        &mut self,
+        msg: &M,
+        name: &str,
+        timeout: Option<Duration>,
+        answer: MessageKind,
+    ) -> Result<R, CallError> {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
@@ -257,7 +270,7 @@ impl<T> Sandbox<T> {
         self.machine.push_call(msg).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
         let max_depth = self.max_depth();
         let mut host = Host { functions: &self.host_functions, state: &mut self.state, max_depth };
-        let result = self.machine.call(timeout, &mut host).and_then(|()| self.read_result(name));
+        let result = self.machine.call(timeout, &mut host).and_then(|()| self.machine.read_output(answer));
         self.machine.pop_call();
         if let Err(e) = &result {
             if e.poisons() {
@@ -282,12 +295,6 @@ impl<T> Sandbox<T> {
     /// The function table, shared (for snapshots and handles).
     pub(crate) fn function_table(&self) -> Option<&Arc<FunctionTable>> {
         self.functions.as_ref()
-    }
-
-    /// The outcome of the call of `name`, from the output buffer.
-    fn read_result(&self, name: &str) -> Result<Value, CallError> {
-        let result: FunctionResult = self.machine.read_output(MessageKind::FunctionResult)?;
-        result.map_err(|e| from_function_error(e, name))
     }
 
     /// See `testing::make_forbidden_syscall_on_vcpu_thread`.
