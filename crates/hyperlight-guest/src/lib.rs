@@ -13,7 +13,8 @@
 //!   the dispatch loop that runs the host's calls;
 //! - [`call_host`], which calls a function of the host, and [`print!`]/[`println!`];
 //! - the panic handler and [`abort`], which report to the host why the guest stopped;
-//! - [`random`], random numbers that differ in every sandbox and after every restore.
+//! - [`random`], random numbers that differ in every sandbox and after every restore;
+//! - [`regions`], host memory the host mapped into the guest, read in place.
 //!
 //! # A complete guest
 //!
@@ -89,12 +90,14 @@ mod host;
 #[doc(hidden)]
 pub mod print;
 pub mod random;
+mod regions;
 
 pub use abort::abort;
 pub use entry::boot_info;
 pub use function::{register_dynamic, register_function, IntoFunctionResult};
 pub use host::call_host;
 pub use hyperlight_common::{FunctionError, FunctionSignature, ParameterType, ReturnType, Value, ValueType};
+pub use regions::{region_at, regions, Region};
 
 /// Names the guest program's init function, which registers its guest functions.
 ///

@@ -35,6 +35,7 @@ fn init() {
     output::register();
     failures::register();
     memory::register();
+    memory::register_regions();
     faults::register();
     state::register();
     dirty::register();

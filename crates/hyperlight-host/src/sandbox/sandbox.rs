@@ -8,9 +8,10 @@ use hyperlight_common::{
     Arguments, FunctionError, FunctionResult, FunctionSignature, FunctionTable, ReturnType, Value,
 };
 
-use crate::error::{BuildError, CallError, MessageKind, ProtocolError};
+use crate::error::{BuildError, CallError, MessageKind, ProtocolError, RegionError};
 use crate::func::caller::Caller;
 use crate::func::host_functions::HostFunctions;
+use crate::mem::host_region::{HostRegion, RegionAccess};
 use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
@@ -295,6 +296,26 @@ impl<T> Sandbox<T> {
     /// The function table, shared (for snapshots and handles).
     pub(crate) fn function_table(&self) -> Option<&Arc<FunctionTable>> {
         self.functions.as_ref()
+    }
+
+    /// Maps `region` into the guest at `addr`, a range reserved with
+    /// [`SandboxBuilder::reserve_region`](crate::SandboxBuilder::reserve_region) for
+    /// `access` (which must be the reservation's), replacing what was mapped there.
+    /// The guest reads it in place, without a copy; a guest write is a page fault
+    /// naming the address. Between calls only.
+    ///
+    /// Mappings belong to the sandbox, not to its memory: a snapshot does not hold
+    /// them, a restore keeps the ones mapped now, a sandbox made from a snapshot
+    /// starts with none, and a dropped sandbox's VM goes to the pool without them.
+    /// The guest learns what is mapped from `hyperlight_guest::regions()`.
+    pub fn map_region(&mut self, addr: u64, region: &HostRegion, access: RegionAccess) -> Result<(), RegionError> {
+        self.machine.map_region(addr, region, access)
+    }
+
+    /// Unmaps the region at `addr` (reading there then stops the guest with
+    /// [`ProtocolError::UnexpectedExit`]).
+    pub fn unmap_region(&mut self, addr: u64) -> Result<(), RegionError> {
+        self.machine.unmap_region(addr)
     }
 
     /// See `testing::make_forbidden_syscall_on_vcpu_thread`.
