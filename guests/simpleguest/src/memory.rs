@@ -60,6 +60,9 @@ pub fn register_regions() {
         let len = usize::try_from(len).unwrap_or(usize::MAX).min(bytes.len());
         Ok(bytes[..len].iter().map(|&b| u64::from(b)).sum())
     });
+    // The same sum over bytes passed as an argument (copied into the input buffer,
+    // then decoded into the heap): what a region saves.
+    register_function("SumBytes", |bytes: Vec<u8>| bytes.iter().map(|&b| u64::from(b)).sum::<u64>());
     register_function("RegionMapped", |addr: u64| hyperlight_guest::region_at(addr).map_or(u64::MAX, |r| r.mapped));
     register_function("ReadAt", |addr: u64| -> u32 {
         // SAFETY: a read of any address, for tests: a fault or an unmapped region's
