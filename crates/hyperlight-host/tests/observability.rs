@@ -240,6 +240,15 @@ fn every_operation_has_its_span() {
         echo.call(&mut sb, (4,)).expect("call");
         assert_eq!(seen.spans_named("call")[0].fields["func_name"], "EchoI32");
 
+        // A batch is one span, its size a field; a failed call in it is its error.
+        seen.clear();
+        let mut batch = hyperlight_host::Batch::new();
+        batch.call("Counter", ()).call("Fail", "no".to_string());
+        assert!(sb.call_batch(&batch).is_err());
+        let b = seen.spans_named("batch").pop().expect("batch span");
+        assert_eq!(b.fields["calls"], "2");
+        assert!(b.fields.contains_key("error"), "{:?}", b.fields);
+
         // Errors are on the span.
         seen.clear();
         let _ = sb.call::<i32>("NoSuchFunction", ());

@@ -11,13 +11,15 @@
 //! - `memory`: the heap, large results, and state kept between calls;
 //! - `faults`: CPU exceptions of every kind, and a guest that never returns;
 //! - `state`: heap allocations and SSE state kept between calls (for snapshots);
-//! - `reentry`: calls back into the guest from a host function, to any depth.
+//! - `reentry`: calls back into the guest from a host function, to any depth;
+//! - `attributed`: functions registered by `#[guest_function]`, not in init.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 mod args;
+mod attributed;
 mod dirty;
 mod echo;
 mod failures;
@@ -39,6 +41,7 @@ fn init() {
     logging::register();
     failures::register();
     memory::register();
+    memory::register_regions();
     faults::register();
     state::register();
     dirty::register();

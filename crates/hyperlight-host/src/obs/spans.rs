@@ -77,6 +77,11 @@ impl Span {
         span!(INFO, "call", sandbox_id, func_name)
     }
 
+    /// `batch`: many guest calls in one VM entry (`Sandbox::call_batch`).
+    pub(crate) fn batch(sandbox_id: u64, calls: usize) -> Span {
+        span!(INFO, "batch", sandbox_id, calls)
+    }
+
     /// `host_call`: one host function call from the guest.
     pub(crate) fn host_call(sandbox_id: u64, func_name: &str) -> Span {
         span!(INFO, "host_call", sandbox_id, func_name)
