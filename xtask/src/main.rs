@@ -133,12 +133,17 @@ fn test(root: &Path) -> Result<(), Failed> {
     }
     host_cargo(root, args).env("HYPERLIGHT_TEST_SECCOMP", "1").run_within(TEST_LIMIT)?;
     host_cargo(root, ["build", "-p", "hyperlight-cli", "--features", "gdb,crashdump"]).run()?;
+    // The library with its observability compiled out (what the overhead bench
+    // compares against) must build too.
+    host_cargo(root, ["build", "-p", "hyperlight-host", "--no-default-features", "--lib", "--benches"]).run()?;
     if Cmd::cargo(["clippy", "--version"]).output().is_some() {
         host_cargo(root, ["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()?;
         let args = ["clippy", "-p", "hyperlight-host", "-p", "hyperlight-cli", "--all-targets"];
         let features =
             ["--features", "hyperlight-host/gdb,hyperlight-host/crashdump,hyperlight-cli/gdb,hyperlight-cli/crashdump"];
         host_cargo(root, args.into_iter().chain(features).chain(["--", "-D", "warnings"])).run()?;
+        let args = ["clippy", "-p", "hyperlight-host", "--no-default-features", "--lib", "--", "-D", "warnings"];
+        host_cargo(root, args).run()?;
         // The guests get the same bar (their own workspace, their own target).
         let args = ["clippy", "--workspace", "--release", "--target", guests::TARGET, "--", "-D", "warnings"];
         guests::guest_cargo(args, &guests_dir, &guests_dir.join("target")).run()?;
@@ -226,8 +231,16 @@ fn bench_obs(root: &Path, rounds: usize) -> Result<(), Failed> {
         for features in [&[][..], &["--no-default-features"][..]] {
             let mut args = vec!["bench", "-p", "hyperlight-host", "--bench", "observability"];
             args.extend(features);
+            // Short runs, so that the two builds alternate often on a drifting machine.
+            args.extend(["--", "--warm-up-time", "1", "--measurement-time", "3"]);
             eprintln!("xtask: bench-obs round {round}/{rounds}: cargo {}", args.join(" "));
-            let out = host_cargo(root, args).output().ok_or_else(|| failed("the bench did not run".to_string()))?;
+            // The raw exit round trip once per round, in the build with the feature.
+            let kvm_limits = if features.is_empty() { std::env::var("KVM_LIMITS").ok() } else { Some("off".into()) };
+            let mut cmd = host_cargo(root, args);
+            if let Some(k) = kvm_limits {
+                cmd = cmd.env("KVM_LIMITS", k);
+            }
+            let out = cmd.output().ok_or_else(|| failed("the bench did not run".to_string()))?;
             for line in out.lines() {
                 let mut words = line.split_whitespace();
                 if let (Some("obs-median"), Some(id), Some(us)) = (words.next(), words.next(), words.next()) {
@@ -253,7 +266,19 @@ fn bench_obs(root: &Path, rounds: usize) -> Result<(), Failed> {
         println!("  round {}: {}", i + 1, figures.join(", "));
     }
     type Figure<'a> = Box<dyn Fn(&BTreeMap<String, f64>) -> Option<f64> + 'a>;
-    let rows: [(&str, Figure<'_>); 5] = [
+    let shell = |m: &BTreeMap<String, f64>, variant: &str| {
+        let added = m.get(&format!("obs/shell_{variant}"))? - m.get("obs/shell_compiled_out")?;
+        Some(added / m.get("obs/echo_string_compiled_out")?)
+    };
+    let rows: [(&str, Figure<'_>); 7] = [
+        (
+            "observing a call, in process (shell, nobody listening - compiled out) / call/echo_string",
+            Box::new(|m| shell(m, "quiet")),
+        ),
+        (
+            "observing a call, in process (shell, drop-all subscriber + no-op recorder - compiled out) / call/echo_string",
+            Box::new(|m| shell(m, "drop_all")),
+        ),
         (
             "call/echo_string, nobody listening / compiled out",
             Box::new(|m| ratio(m, "obs/echo_string_quiet", "obs/echo_string_compiled_out")),
@@ -274,9 +299,9 @@ fn bench_obs(root: &Path, rounds: usize) -> Result<(), Failed> {
     ];
     for (what, f) in rows {
         let values: Vec<f64> = per_round.iter().filter_map(&f).collect();
-        let shown: Vec<String> = values.iter().map(|v| format!("{v:.3}")).collect();
+        let shown: Vec<String> = values.iter().map(|v| format!("{v:.4}")).collect();
         match median(values.clone()) {
-            Some(m) => println!("  {what}: median {m:.3} (rounds: {})", shown.join(", ")),
+            Some(m) => println!("  {what}: median {m:.4} (rounds: {})", shown.join(", ")),
             None => println!("  {what}: not measured"),
         }
     }

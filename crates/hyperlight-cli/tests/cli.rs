@@ -337,3 +337,29 @@ fn timeout_stops_a_spinning_guest() {
     let bad = run(&["--timeout", "soon"], "simpleguest", "Spin", &[]);
     assert_eq!(bad.status.code(), Some(2), "{bad:?}");
 }
+
+#[test]
+fn verbose_prints_spans_and_the_guest_records_it_asks_for() {
+    let guest = guest("simpleguest");
+    let out = Command::new(env!("CARGO_BIN_EXE_hyperlight"))
+        .args(["run", "-v", guest.to_str().unwrap(), "LogEveryLevel", "str:x"])
+        .env_remove("RUST_LOG")
+        .env_remove("HYPERLIGHT_GUEST_LOG")
+        .output()
+        .unwrap();
+    succeeded(&out);
+    let err = text(&out.stderr);
+    for shown in ["error: x", "warn: x", "info: x", "hyperlight_guest", "guest_module", "build", "call"] {
+        assert!(err.contains(shown), "{shown:?} missing from:\n{err}");
+    }
+    // -v is info: the guest drops its debug and trace records.
+    assert!(!err.contains("debug: x") && !err.contains("trace: x"), "{err}");
+    // Without -v nothing is printed.
+    let quiet = Command::new(env!("CARGO_BIN_EXE_hyperlight"))
+        .args(["run", guest.to_str().unwrap(), "LogEveryLevel", "str:x"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    succeeded(&quiet);
+    assert_eq!(text(&quiet.stderr), "");
+}

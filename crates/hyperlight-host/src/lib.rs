@@ -142,6 +142,17 @@ pub mod testing {
         sandbox.machine().exits()
     }
 
+    /// The observation of a top-level call of `name` (span, metrics, the guest log
+    /// level check) around no call at all: what observability costs per call, for the
+    /// overhead bench.
+    pub fn observed_nothing<T>(
+        sandbox: &mut crate::Sandbox<T>,
+        name: &str,
+        index: Option<u32>,
+    ) -> Result<crate::Value, crate::CallError> {
+        sandbox.observed_nothing(name, index)
+    }
+
     /// Seccomp mode's own test: makes the sandbox's vCPU thread call a system call
     /// its filter forbids, which kills the process. Returns `false` (and does
     /// nothing) if the sandbox is not in seccomp mode.

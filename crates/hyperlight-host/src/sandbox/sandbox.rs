@@ -337,16 +337,37 @@ impl<T> Sandbox<T> {
         index: Option<u32>,
         timeout: Option<Duration>,
     ) -> Result<Value, CallError> {
+        self.observed(name, index, |s| s.run_call_inner(msg, name, timeout))
+    }
+
+    /// Runs `inner` as the call of `name` (at `index` in the function table, if
+    /// known), observed: its `call` span, its metrics, its error count.
+    fn observed(
+        &mut self,
+        name: &str,
+        index: Option<u32>,
+        inner: impl FnOnce(&mut Self) -> Result<Value, CallError>,
+    ) -> Result<Value, CallError> {
         let span = Span::call(self.machine.sandbox_id(), name);
         let _entered = span.enter();
         let timer = Timer::start();
-        let result = self.run_call_inner(msg, name, timeout);
+        let result = inner(self);
         self.call_metrics.record(index, name, timer);
         if let Err(e) = &result {
             obs::guest_error(e);
         }
         span.record_result(&result);
         result
+    }
+
+    /// What observing a call costs the host, without the call: the shell of
+    /// [`Sandbox::run_call`] around the guest log level check alone (for the
+    /// overhead bench).
+    pub(crate) fn observed_nothing(&mut self, name: &str, index: Option<u32>) -> Result<Value, CallError> {
+        self.observed(name, index, |s| {
+            s.sync_guest_log_level();
+            Ok(Value::Unit)
+        })
     }
 
     fn run_call_inner<M: serde::Serialize + ?Sized>(
