@@ -29,7 +29,11 @@ fn provider() -> SdkTracerProvider {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = provider();
-    let telemetry = tracing_opentelemetry::layer().with_tracer(provider.tracer("hyperlight-example"));
+    // A span's status is its operation's outcome (hyperlight records otel.status_code
+    // on failure), not whether the guest logged an error inside it.
+    let telemetry = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("hyperlight-example"))
+        .with_error_events_to_status(false);
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("hyperlight_host=debug,hyperlight_guest=trace"));
     let subscriber = tracing_subscriber::registry().with(filter).with(telemetry);
