@@ -93,7 +93,7 @@ pub mod random;
 pub use abort::abort;
 pub use entry::boot_info;
 pub use function::{register_dynamic, register_function, IntoFunctionResult};
-pub use host::call_host;
+pub use host::{call_host, call_host_values};
 pub use hyperlight_common::{FunctionError, FunctionSignature, ParameterType, ReturnType, Value, ValueType};
 
 /// Names the guest program's init function, which registers its guest functions.
