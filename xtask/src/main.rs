@@ -131,8 +131,10 @@ fn test(root: &Path) -> Result<(), Failed> {
         // The guests get the same bar (their own workspace, their own target).
         let args = ["clippy", "--workspace", "--release", "--target", guests::TARGET, "--", "-D", "warnings"];
         guests::guest_cargo(args, &guests_dir, &guests_dir.join("target")).run()?;
-        // And the Wasm runtime as it ships: hard float, for the host target.
+        // And the Wasm runtime and the C API as they ship: hard float, for the host target.
         let args = guests::HARD_FLOAT_CLIPPY.into_iter().chain(["--", "-D", "warnings"]);
+        guests::guest_cargo(args, &guests_dir, &guests_dir.join("target").join("hardfloat-clippy")).run()?;
+        let args = guests::CAPI_CLIPPY.into_iter().chain(["--", "-D", "warnings"]);
         guests::guest_cargo(args, &guests_dir, &guests_dir.join("target").join("hardfloat-clippy")).run()?;
     } else if ci {
         return Err(missing("clippy"));
