@@ -86,7 +86,8 @@ fn host_cargo<'a>(root: &Path, args: impl IntoIterator<Item = &'a str>) -> Cmd {
 }
 
 /// The integration tests that run a second time in seccomp mode.
-const SECCOMP_TESTS: [&str; 10] = [
+const SECCOMP_TESTS: [&str; 11] = [
+    "capi",
     "values",
     "errors",
     "host_functions",

@@ -289,6 +289,20 @@ pub fn finish(
     }
 }
 
+/// The size of the frame a string or bytes result of `len` bytes encodes into (the
+/// frame header, `Ok`'s and the value's tags, the length as a varint, the bytes):
+/// what a result too large for the output buffer reports, as a Rust guest's does.
+pub fn result_frame_size(len: u64) -> u64 {
+    let mut varint = 1;
+    let mut rest = len >> 7;
+    while rest > 0 {
+        varint += 1;
+        rest >>= 7;
+    }
+    let header = hyperlight_common::message::FRAME_HEADER as u64;
+    len.saturating_add(header + 2 + varint)
+}
+
 fn as_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }

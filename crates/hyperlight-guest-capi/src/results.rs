@@ -69,7 +69,7 @@ unsafe fn set_buffer(api: &'static str, call: *mut hl_call, value_type: ValueTyp
         Ok(v) => c.set(api, Ok(v)),
         Err(Misuse::TooLong { len, limit, .. }) => {
             let what = format!("result of {}", c.function);
-            c.set(api, Err(FunctionError::TooLarge { what, size: len, capacity: limit }));
+            c.set(api, Err(FunctionError::TooLarge { what, size: decode::result_frame_size(len), capacity: limit }));
         }
         Err(m) => c.misused(api, m),
     });
@@ -139,7 +139,10 @@ pub unsafe extern "C" fn hl_return_value(call: *mut hl_call, value: *const hl_va
         Err(Misuse::TooLong { len, limit, .. }) => {
             with_call(API, call, |c| {
                 let what = format!("result of {}", c.function);
-                c.set(API, Err(FunctionError::TooLarge { what, size: len, capacity: limit }));
+                c.set(
+                    API,
+                    Err(FunctionError::TooLarge { what, size: decode::result_frame_size(len), capacity: limit }),
+                );
             });
         }
         Err(m) => {
