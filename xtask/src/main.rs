@@ -209,7 +209,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<(), Failed> {
 /// a crash. libFuzzer's output goes to fuzz/target/logs/TARGET.log; the summary
 /// comes from its last line, `Done N runs in S second(s)`.
 fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
-    const TARGETS: [&str; 11] = [
+    const TARGETS: [&str; 12] = [
         "frame_function_call",
         "frame_function_result",
         "frame_function_table",
@@ -221,6 +221,7 @@ fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
         "snapshot_file",
         "snapshot_layout",
         "wasm_records",
+        "capi_decode",
     ];
     const ELF_SEEDS: [&str; 4] = ["simpleguest", "hello", "rawguest", "simpleguest-exec"];
     let dir = root.join("fuzz");

@@ -133,6 +133,8 @@ macro_rules! both_guests {
             use super::*;
 
             $(#[$meta])*
+            // A test's body: clippy allows unwrap in #[test] functions, and this is one.
+            #[allow(clippy::unwrap_used)]
             fn body($guest: crate::common::Guest) $body
 
             #[test]
