@@ -70,9 +70,7 @@ pub fn call_host_values(name: &str, args: Vec<Value>) -> FunctionResult {
     loop {
         match crate::dispatch::read_message(buffers) {
             Ok(HostMessage::Reply(result)) => return result,
-            Err(e) => {
-                return Err(FunctionError::BadMessage { detail: format!("reply of host function {name}: {e}") })
-            }
+            Err(e) => return Err(FunctionError::BadMessage { detail: format!("reply of host function {name}: {e}") }),
             nested => {
                 crate::dispatch::run(buffers, nested);
                 exit(ExitPort::Ready);

@@ -96,8 +96,8 @@ pub use abort::abort;
 pub use entry::boot_info;
 pub use function::{register_dynamic, register_function, IntoFunctionResult};
 pub use host::{call_host, call_host_values};
-pub use log::{log, LogLevel, LOG_FUNCTION};
 pub use hyperlight_common::{FunctionError, FunctionSignature, ParameterType, ReturnType, Value, ValueType};
+pub use log::{log, LogLevel, LOG_FUNCTION};
 
 /// Names the guest program's init function, which registers its guest functions.
 ///
