@@ -5,9 +5,9 @@
 use hyperlight_common::boot::{BootInfo, BootInfoError, BOOT_INFO_SIZE, BOOT_MAGIC};
 use libfuzzer_sys::fuzz_target;
 
-/// `encode` writes the magic and thirteen fields (the seed address last); the rest of
+/// `encode` writes the magic and fifteen fields (the region table last); the rest of
 /// the block is zero.
-const ENCODED_FIELDS: usize = 8 + 2 * 4 + 11 * 8;
+const ENCODED_FIELDS: usize = 8 + 2 * 4 + 13 * 8;
 
 fuzz_target!(|bytes: &[u8]| {
     match BootInfo::decode(bytes) {

@@ -15,7 +15,47 @@
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"HLBOOT\0\x01");
 
 /// Size in bytes of an encoded [`BootInfo`].
-pub const BOOT_INFO_SIZE: usize = 112;
+pub const BOOT_INFO_SIZE: usize = 128;
+
+/// Most host memory regions a sandbox can reserve.
+pub const MAX_REGIONS: usize = 16;
+
+/// Size in bytes of one encoded [`RegionEntry`].
+pub const REGION_ENTRY_SIZE: usize = 32;
+
+/// One host memory region reserved in the guest's address space, as the host writes
+/// it into the table at [`BootInfo::regions`]: four little-endian `u64`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RegionEntry {
+    /// Guest address of the region (page-aligned).
+    pub addr: u64,
+    /// Bytes reserved.
+    pub size: u64,
+    /// Bytes mapped now (0: nothing mapped; reading the region then stops the guest).
+    pub mapped: u64,
+    /// Bit 0: executable. The guest may never write a region.
+    pub flags: u64,
+}
+
+impl RegionEntry {
+    /// The entry as bytes.
+    pub fn encode(&self) -> [u8; REGION_ENTRY_SIZE] {
+        let mut out = [0u8; REGION_ENTRY_SIZE];
+        for (i, w) in [self.addr, self.size, self.mapped, self.flags].iter().enumerate() {
+            out[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    /// An entry written by [`RegionEntry::encode`] (`None` if `bytes` is short).
+    pub fn decode(bytes: &[u8]) -> Option<RegionEntry> {
+        let word = |i: usize| {
+            let b: [u8; 8] = bytes.get(8 * i..8 * i + 8)?.try_into().ok()?;
+            Some(u64::from_le_bytes(b))
+        };
+        Some(RegionEntry { addr: word(0)?, size: word(1)?, mapped: word(2)?, flags: word(3)? })
+    }
+}
 
 /// Size in bytes of the random seed at [`BootInfo::seed`].
 pub const SEED_SIZE: usize = 32;
@@ -54,6 +94,12 @@ pub struct BootInfo {
     /// from it differs between tenants even when their memory is one snapshot's; a
     /// guest must derive it when it needs it, never keep it across calls.
     pub seed: u64,
+    /// Address of the table of host memory regions ([`RegionEntry`], `region_count`
+    /// of them), read-only to the guest; the host rewrites it when it maps or unmaps
+    /// a region (between calls).
+    pub regions: u64,
+    /// Number of entries in the region table (at most [`MAX_REGIONS`]).
+    pub region_count: u64,
 }
 
 /// Why a byte slice is not a boot information block.
@@ -96,6 +142,8 @@ impl BootInfo {
             self.image_base,
             self.image_size,
             self.seed,
+            self.regions,
+            self.region_count,
         ];
         for (i, w) in words.iter().enumerate() {
             let at = 16 + 8 * i;
@@ -136,6 +184,8 @@ impl BootInfo {
             image_base: word(80),
             image_size: word(88),
             seed: word(96),
+            regions: word(104),
+            region_count: word(112),
         })
     }
 }
@@ -160,6 +210,8 @@ mod tests {
             image_base: 9,
             image_size: 10,
             seed: 11,
+            regions: 12,
+            region_count: 13,
         };
         assert_eq!(BootInfo::decode(&b.encode()), Ok(b));
         let mut bad = b.encode();

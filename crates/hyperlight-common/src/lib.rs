@@ -34,7 +34,7 @@ pub use value::{AsArgument, ParameterType, ReturnType, Value, ValueRef, ValueTyp
 /// Version of the host/guest ABI: boot information, ports and message format.
 ///
 /// A guest built against another ABI version is refused at load time.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// Size of a guest page, in bytes.
 pub const PAGE_SIZE: u64 = 4096;

@@ -81,12 +81,16 @@ pub enum FunctionRef {
     Index(u32),
 }
 
-/// [`HostMessage::Call`] as the host writes it without copying its arguments (same
-/// encoding: same variant, and `args` encodes as a `Vec<Value>`).
+/// [`HostMessage`] as the host writes it without copying (same encoding: the same
+/// variants in the same order, `args` encoding as a `Vec<Value>`).
 #[derive(Debug, Serialize)]
 pub enum HostMessageRef<'a, A: Serialize> {
     /// Call a guest function.
     Call(GuestCallRef<'a, A>),
+    /// The reply to the guest's host call.
+    Reply(&'a FunctionResult),
+    /// Call these guest functions in order, stopping at the first that fails.
+    Batch(&'a [GuestCall]),
 }
 
 /// [`GuestCall`], borrowed (same encoding).
@@ -462,6 +466,14 @@ mod tests {
                 .unwrap();
             assert_eq!(a, b);
         }
+        let calls = vec![GuestCall { function: FunctionRef::Index(1), args: args.clone() }];
+        let a = postcard::to_allocvec(&HostMessage::Batch(calls.clone())).unwrap();
+        let b = postcard::to_allocvec(&HostMessageRef::<()>::Batch(&calls)).unwrap();
+        assert_eq!(a, b);
+        let reply: FunctionResult = Ok(Value::U32(9));
+        let a = postcard::to_allocvec(&HostMessage::Reply(reply.clone())).unwrap();
+        let b = postcard::to_allocvec(&HostMessageRef::<()>::Reply(&reply)).unwrap();
+        assert_eq!(a, b);
     }
 
     #[test]

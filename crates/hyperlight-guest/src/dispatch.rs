@@ -4,7 +4,7 @@
 use alloc::format;
 use alloc::vec::Vec;
 
-use hyperlight_common::message::{read_frame, write_frame, FrameError, GuestCall, HostMessage};
+use hyperlight_common::message::{read_frame, write_frame, FrameError, FunctionRef, GuestCall, HostMessage};
 use hyperlight_common::port::ExitPort;
 use hyperlight_common::{FunctionError, FunctionResult};
 
@@ -45,14 +45,15 @@ pub(crate) fn read_message(buffers: Buffers) -> Result<HostMessage, FrameError> 
 pub(crate) fn run(buffers: Buffers, message: Result<HostMessage, FrameError>) {
     crate::abort::rearm();
     match message {
-        Ok(HostMessage::Call(call)) => {
-            let result = call_guest_function(&call.function, call.args.clone());
-            write_result(buffers, &result, &call);
+        Ok(HostMessage::Call(GuestCall { function, args })) => {
+            let result = call_guest_function(&function, args);
+            write_result(buffers, &result, &function);
         }
         Ok(HostMessage::Batch(calls)) => {
             let mut results: Vec<FunctionResult> = Vec::with_capacity(calls.len());
-            for call in &calls {
-                let result = call_guest_function(&call.function, call.args.clone());
+            let functions: Vec<FunctionRef> = calls.iter().map(|c| c.function.clone()).collect();
+            for (call, function) in calls.into_iter().zip(&functions) {
+                let result = call_guest_function(function, call.args);
                 let failed = result.is_err();
                 results.push(result);
                 if failed {
@@ -61,12 +62,25 @@ pub(crate) fn run(buffers: Buffers, message: Result<HostMessage, FrameError>) {
             }
             if let Err(FrameError::TooLarge { size, capacity }) = buffers.with_output(|out| write_frame(out, &results))
             {
-                let too_large: FunctionResult = Err(FunctionError::TooLarge {
-                    what: format!("results of a batch of {}", calls.len()),
-                    size,
-                    capacity,
-                });
-                write_or_abort(buffers, &alloc::vec![too_large], "a batch's results");
+                // Not all results fit: send those that do, and in place of the next one
+                // the error saying so, so that the host learns which call it is.
+                let error = |k: usize| -> FunctionResult {
+                    let what = format!("result of {} (call {k} of a batch)", name_of(&functions[k]));
+                    Err(FunctionError::TooLarge { what, size, capacity })
+                };
+                let room = buffers.output_capacity().saturating_sub(hyperlight_common::message::FRAME_HEADER + 16);
+                let mut used = postcard::experimental::serialized_size(&error(0)).unwrap_or(usize::MAX);
+                let mut fit = 0;
+                for r in &results {
+                    used = used.saturating_add(postcard::experimental::serialized_size(r).unwrap_or(usize::MAX));
+                    if used > room {
+                        break;
+                    }
+                    fit += 1;
+                }
+                results.truncate(fit.min(results.len().saturating_sub(1)));
+                results.push(error(results.len()));
+                write_or_abort(buffers, &results, "a batch's results");
             }
         }
         Ok(HostMessage::Reply(_)) => {
@@ -80,14 +94,14 @@ pub(crate) fn run(buffers: Buffers, message: Result<HostMessage, FrameError>) {
     }
 }
 
-/// Writes `result` of `call`, or, if it does not fit the output buffer,
+/// Writes `result` of `function`, or, if it does not fit the output buffer,
 /// [`FunctionError::TooLarge`] in its place.
-fn write_result(buffers: Buffers, result: &FunctionResult, call: &GuestCall) {
+fn write_result(buffers: Buffers, result: &FunctionResult, function: &FunctionRef) {
     let Err(FrameError::TooLarge { size, capacity }) = buffers.with_output(|out| write_frame(out, result)) else {
         // Written (serializing our own `Value`s cannot fail any other way).
         return;
     };
-    let what = format!("result of {}", name_of(&call.function));
+    let what = format!("result of {}", name_of(function));
     let too_large: FunctionResult = Err(FunctionError::TooLarge { what, size, capacity });
     write_or_abort(buffers, &too_large, "a result");
 }

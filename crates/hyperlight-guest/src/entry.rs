@@ -81,6 +81,10 @@ extern "C" fn entry(boot_info: usize) -> ! {
     // writable, and used by nothing else for the guest's life. This is the first and
     // only call, and nothing has allocated yet.
     unsafe { crate::heap::init(heap_base, heap_size) };
+    // The `#[guest_function]`s first, so that init may replace any of them.
+    for register in crate::GUEST_FUNCTIONS {
+        register();
+    }
     // SAFETY: `hyperlight_main` is defined by the guest program with this signature
     // (by `main!`, or by hand as `#[no_mangle] pub extern "Rust" fn hyperlight_main()`);
     // it is an ordinary safe Rust function.

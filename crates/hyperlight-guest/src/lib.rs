@@ -9,12 +9,13 @@
 //!   program's init function (named with [`main!`]);
 //! - a global allocator over the heap the host provides (running out of memory
 //!   stops the guest with [`AbortKind::OutOfMemory`](hyperlight_common::AbortKind));
-//! - [`register_function`], which makes a Rust function callable by the host, and
-//!   the dispatch loop that runs the host's calls;
+//! - [`register_function`] and the [`guest_function`] attribute, which make a Rust
+//!   function callable by the host, and the dispatch loop that runs the host's calls;
 //! - [`call_host`], which calls a function of the host, [`print!`]/[`println!`], and
 //!   [`log`], a record at a level for the host's log;
 //! - the panic handler and [`abort`], which report to the host why the guest stopped;
-//! - [`random`], random numbers that differ in every sandbox and after every restore.
+//! - [`random`], random numbers that differ in every sandbox and after every restore;
+//! - [`regions`], host memory the host mapped into the guest, read in place.
 //!
 //! # A complete guest
 //!
@@ -91,13 +92,25 @@ mod log;
 #[doc(hidden)]
 pub mod print;
 pub mod random;
+mod regions;
 
 pub use abort::abort;
+pub use hyperlight_guest_macro::guest_function;
+
+#[doc(hidden)]
+pub use linkme as __linkme;
+
+/// What `#[guest_function]` registers: one entry per function, each calling
+/// [`register_function`]; the runtime runs them all before the program's init.
+#[doc(hidden)]
+#[linkme::distributed_slice]
+pub static GUEST_FUNCTIONS: [fn()];
 pub use entry::boot_info;
 pub use function::{register_dynamic, register_function, IntoFunctionResult};
 pub use host::{call_host, call_host_values};
 pub use hyperlight_common::{FunctionError, FunctionSignature, ParameterType, ReturnType, Value, ValueType};
 pub use log::{log, LogLevel, LOG_FUNCTION};
+pub use regions::{region_at, regions, Region};
 
 /// Names the guest program's init function, which registers its guest functions.
 ///

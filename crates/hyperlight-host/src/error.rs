@@ -248,6 +248,44 @@ pub enum CallError {
     Poisoned,
 }
 
+/// Why a host region could not be mapped or unmapped.
+#[derive(Debug, thiserror::Error)]
+pub enum RegionError {
+    /// No region is reserved at this address (see
+    /// [`SandboxBuilder::reserve_region`](crate::SandboxBuilder::reserve_region)).
+    #[error("no host region is reserved at {addr:#x}")]
+    NotReserved {
+        /// The address asked for.
+        addr: u64,
+    },
+    /// The region is larger than its reservation.
+    #[error("a region of {size} bytes does not fit the {reserved} bytes reserved at {addr:#x}")]
+    TooLarge {
+        /// The reservation's address.
+        addr: u64,
+        /// The region's size.
+        size: u64,
+        /// The reservation's size.
+        reserved: u64,
+    },
+    /// The reservation was made for another access.
+    #[error("the region at {addr:#x} is reserved for {reserved:?}, not {asked:?}")]
+    Access {
+        /// The reservation's address.
+        addr: u64,
+        /// Its access.
+        reserved: crate::mem::host_region::RegionAccess,
+        /// The access asked for.
+        asked: crate::mem::host_region::RegionAccess,
+    },
+    /// The hypervisor refused the memory slot.
+    #[error(transparent)]
+    Hypervisor(#[from] HypervisorError),
+    /// The region table in the boot page could not be written (a bug).
+    #[error("cannot write the region table")]
+    Memory(#[source] OutOfBounds),
+}
+
 /// A host function's access to guest memory outside the pages the guest itself may
 /// read (or write).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -579,6 +617,15 @@ pub enum ProtocolError {
     /// The guest exited in a way the protocol does not allow.
     #[error("unexpected exit: {0}")]
     UnexpectedExit(UnexpectedExit),
+    /// The guest answered a batch with results that do not fit it (more results than
+    /// calls, an error before the last, or fewer results and no error).
+    #[error("the guest answered a batch of {calls} calls with {results} results that do not add up")]
+    BadBatch {
+        /// Calls in the batch.
+        calls: usize,
+        /// Results the guest sent.
+        results: usize,
+    },
     /// The frame a host exception stub left could not be read (the stub's stack
     /// pointer was outside guest memory).
     #[error("the fault frame on the exception stack is unreadable")]

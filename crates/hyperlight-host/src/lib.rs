@@ -36,9 +36,10 @@ mod sandbox;
 mod vm;
 
 pub use error::{
-    BuildError, CallError, Exception, FilePart, GuestFault, MemoryAccessError, MessageKind, ProtocolError,
+    BuildError, CallError, Exception, FilePart, GuestFault, MemoryAccessError, MessageKind, ProtocolError, RegionError,
     SnapshotError, SnapshotFileError, SnapshotMismatch, UnexpectedExit, VcpuStateError,
 };
+pub use func::batch::{Batch, BatchError};
 pub use func::caller::{Caller, CallerCallable};
 pub use func::guest_function::GuestFunction;
 pub use func::host_functions::HostFunctions;
@@ -47,6 +48,7 @@ pub use hyperlight_common::{
     Value, ValueType,
 };
 pub use mem::elf::ElfError;
+pub use mem::host_region::{HostRegion, RegionAccess};
 pub use mem::image_shape::ImageShapeError;
 pub use mem::layout::{GuestAddr, LayoutError};
 pub use mem::memory::OutOfBounds;
@@ -73,15 +75,17 @@ pub mod fuzzing {
     /// writable, executable.
     pub type SegmentParts = (u64, u64, bool, bool);
 
-    /// The layout a snapshot file with this image description and these sizes
-    /// (heap, stack, input buffer, output buffer, memory limit) gets, derived as
-    /// loading derives it: `None` if the description is refused, else the layout's
-    /// memory size or why it is refused. [`crate::LayoutError::Invariant`] is a bug.
+    /// The layout a snapshot file with this image description, these sizes (heap,
+    /// stack, input buffer, output buffer, memory limit) and these host-region
+    /// reservations (address, size, executable) gets, derived as loading derives it:
+    /// `None` if the description is refused, else the layout's memory size or why it
+    /// is refused. [`crate::LayoutError::Invariant`] is a bug.
     pub fn snapshot_layout(
         pie: bool,
         entry: u64,
         segments: &[SegmentParts],
         sizes: [u64; 5],
+        regions: &[(u64, u64, bool)],
     ) -> Option<Result<u64, crate::LayoutError>> {
         use crate::mem::image_shape::{ImageShape, SegmentShape};
         let kind = if pie { ElfKind::Pie } else { ElfKind::Exec };
@@ -91,12 +95,21 @@ pub mod fuzzing {
             .collect();
         let shape = ImageShape::new(kind, entry, segments).ok()?;
         let [heap_size, stack_size, input_buffer_size, output_buffer_size, memory_limit] = sizes;
+        let regions = regions
+            .iter()
+            .map(|&(addr, size, executable)| crate::mem::host_region::Reservation {
+                addr,
+                size,
+                access: if executable { crate::RegionAccess::ReadExecute } else { crate::RegionAccess::Read },
+            })
+            .collect();
         let config = crate::mem::layout::MemoryConfig {
             heap_size,
             stack_size,
             input_buffer_size,
             output_buffer_size,
             memory_limit,
+            regions,
         };
         Some(crate::mem::layout::Layout::new(&shape, &config).map(|l| l.memory_size))
     }

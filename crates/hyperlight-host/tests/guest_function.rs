@@ -84,3 +84,16 @@ fn a_handle_call_fails_like_a_named_call() {
     assert!(matches!(panics.call(&mut sb, ("no",)), Err(CallError::GuestPanic { .. })));
     common::assert_works(&mut sb);
 }
+
+#[test]
+fn functions_of_the_guest_function_attribute_are_registered_with_their_signatures() {
+    let mut sb = common::simpleguest();
+    let table = sb.functions().expect("table");
+    let multiply = table.iter().find(|f| f.name == "multiply").expect("registered under its own name");
+    assert_eq!(multiply.to_string(), "fn multiply(i64, i64) -> i64");
+    let mul = sb.func::<(i64, i64), i64>("multiply").expect("handle");
+    assert_eq!(mul.call(&mut sb, (6, 7)).expect("call"), 42);
+    let greet = sb.func::<(String, u32), String>("Greet").expect("registered under the given name");
+    assert_eq!(greet.call(&mut sb, ("you", 2)).expect("call"), "hello hello you");
+    assert!(matches!(greet.call(&mut sb, ("you", 0)), Err(CallError::GuestFailed { .. })));
+}

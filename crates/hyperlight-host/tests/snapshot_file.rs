@@ -149,6 +149,7 @@ mod crafted {
         pub vcpu: Vcpu,
         pub ready: Option<User>,
         pub functions: Option<Vec<hyperlight_common::FunctionSignature>>,
+        pub regions: Vec<(u64, u64, bool)>,
         pub runs: Vec<(u64, u64)>,
     }
 
@@ -259,6 +260,12 @@ fn crafted_files_cannot_give_the_guest_more_than_its_memory() {
     assert!(matches!(e, SnapshotFileError::Layout(LayoutError::TooLarge { .. })), "{e:?}");
     let e = refused("more memory than the limit", &|h| h.config.memory_limit = 1 << 20);
     assert!(matches!(e, SnapshotFileError::Layout(LayoutError::TooLarge { .. })), "{e:?}");
+    // A host region over guest memory (its page tables, say) is refused like one the
+    // builder was asked for.
+    let e = refused("a host region over guest memory", &|h| h.regions.push((0x1000, 0x10_0000, true)));
+    assert!(matches!(e, SnapshotFileError::Layout(LayoutError::BadRegion { .. })), "{e:?}");
+    let e = refused("a misaligned host region", &|h| h.regions.push((0x10_0000_0001, 0x1000, false)));
+    assert!(matches!(e, SnapshotFileError::Layout(LayoutError::BadRegion { why: "not whole pages", .. })), "{e:?}");
     // The image's shape is checked like an ELF's segments.
     let e = refused("no segments", &|h| h.image.segments.clear());
     assert!(matches!(e, SnapshotFileError::Image(ImageShapeError::NoSegments)), "{e:?}");

@@ -9,13 +9,15 @@
 //! - `memory`: the heap, large results, and state kept between calls;
 //! - `faults`: CPU exceptions of every kind, and a guest that never returns;
 //! - `state`: heap allocations and SSE state kept between calls (for snapshots);
-//! - `reentry`: calls back into the guest from a host function, to any depth.
+//! - `reentry`: calls back into the guest from a host function, to any depth;
+//! - `attributed`: functions registered by `#[guest_function]`, not in init.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 mod args;
+mod attributed;
 mod dirty;
 mod echo;
 mod failures;
@@ -35,6 +37,7 @@ fn init() {
     output::register();
     failures::register();
     memory::register();
+    memory::register_regions();
     faults::register();
     state::register();
     dirty::register();

@@ -49,3 +49,28 @@ fn allocate_and_free(n: u32, size: u64) -> Result<u64, FunctionError> {
 fn buffer_of_size(n: u64) -> Vec<u8> {
     (0..n).map(|i| u8::try_from(i % 251).expect("i % 251 < 256")).collect()
 }
+
+/// Host regions (see `tests/regions.rs`): the sum of the mapped bytes of the region at
+/// `addr` (or of its first `len`), what is mapped there, and a write that must fault.
+pub fn register_regions() {
+    register_function("SumRegion", |addr: u64, len: u64| -> Result<u64, FunctionError> {
+        let region = hyperlight_guest::region_at(addr).ok_or_else(|| FunctionError::failed("no region there"))?;
+        // SAFETY: read within this call only.
+        let bytes = unsafe { region.bytes() };
+        let len = usize::try_from(len).unwrap_or(usize::MAX).min(bytes.len());
+        Ok(bytes[..len].iter().map(|&b| u64::from(b)).sum())
+    });
+    // The same sum over bytes passed as an argument (copied into the input buffer,
+    // then decoded into the heap): what a region saves.
+    register_function("SumBytes", |bytes: Vec<u8>| bytes.iter().map(|&b| u64::from(b)).sum::<u64>());
+    register_function("RegionMapped", |addr: u64| hyperlight_guest::region_at(addr).map_or(u64::MAX, |r| r.mapped));
+    register_function("ReadAt", |addr: u64| -> u32 {
+        // SAFETY: a read of any address, for tests: a fault or an unmapped region's
+        // exit is what they look for.
+        u32::from(unsafe { core::ptr::read_volatile(addr as *const u8) })
+    });
+    register_function("WriteAt", |addr: u64| {
+        // SAFETY: a write of any address, for tests: the page fault is the point.
+        unsafe { core::ptr::write_volatile(addr as *mut u8, 1) }
+    });
+}

@@ -53,7 +53,7 @@ impl<P, R> fmt::Debug for GuestFunction<P, R> {
     }
 }
 
-impl<P: Arguments, R: ReturnType> GuestFunction<P, R> {
+impl<P, R> GuestFunction<P, R> {
     /// The function's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -63,7 +63,9 @@ impl<P: Arguments, R: ReturnType> GuestFunction<P, R> {
     pub(crate) fn index(&self) -> u32 {
         self.index
     }
+}
 
+impl<P: Arguments, R: ReturnType> GuestFunction<P, R> {
     /// Calls the function in `sandbox` with `args`: a tuple of the parameter types, or
     /// of borrowed stand-ins for them (`&str` for `String`, `&[u8]` for `Vec<u8>`).
     pub fn call<T, A: ArgumentRefs<P>>(&self, sandbox: &mut Sandbox<T>, args: A) -> Result<R, CallError> {

@@ -22,9 +22,11 @@
 
 use std::fmt;
 
+use hyperlight_common::boot::{MAX_REGIONS, REGION_ENTRY_SIZE};
 use hyperlight_common::PAGE_SIZE;
 
 use crate::mem::elf::ElfKind;
+use crate::mem::host_region::{RegionAccess, Reservation};
 use crate::mem::image_shape::ImageShape;
 use crate::mem::page_table::{Mapping, PageFlags, PagePlan};
 
@@ -54,13 +56,15 @@ pub const ADDRESS_LIMIT: u64 = 1 << 39;
 const IST_STACK_SIZE: u64 = 2 * PAGE_SIZE;
 
 /// Sizes the user chose for a guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MemoryConfig {
     pub heap_size: u64,
     pub stack_size: u64,
     pub input_buffer_size: u64,
     pub output_buffer_size: u64,
     pub memory_limit: u64,
+    /// Guest address ranges kept for host memory regions (above guest memory).
+    pub regions: Vec<Reservation>,
 }
 
 /// Why a guest does not fit.
@@ -86,6 +90,17 @@ pub enum LayoutError {
     Invariant {
         /// The rule.
         what: &'static str,
+    },
+    /// A host-region reservation is not page-aligned, empty, overlaps another or guest
+    /// memory, or lies past the guest's address space.
+    #[error("host region at {addr:#x} of {size:#x} bytes: {why}")]
+    BadRegion {
+        /// Its guest address.
+        addr: u64,
+        /// Its size.
+        size: u64,
+        /// What is wrong.
+        why: &'static str,
     },
     /// A size is zero or too small to be useful.
     #[error("{what} of {size} bytes is too small (at least {min})")]
@@ -115,6 +130,10 @@ pub(crate) struct Layout {
     pub boot_info: GuestAddr,
     /// The guest's random seed, in the boot information page (see `BootInfo::seed`).
     pub seed: GuestAddr,
+    /// The table of host regions, in the boot information page (`BootInfo::regions`).
+    pub region_table: GuestAddr,
+    /// The host regions' reservations, in address order.
+    pub regions: Vec<Reservation>,
     pub input_buffer: GuestAddr,
     pub input_buffer_size: u64,
     pub output_buffer: GuestAddr,
@@ -139,6 +158,9 @@ pub(crate) struct Layout {
 
 /// Offset of the random seed inside the boot information page.
 const SEED_OFFSET: u64 = 0x800;
+/// Offset of the host-region table inside the boot information page.
+const REGION_TABLE_OFFSET: u64 = 0xa00;
+const _: () = assert!(REGION_TABLE_OFFSET + (MAX_REGIONS * REGION_ENTRY_SIZE) as u64 <= PAGE_SIZE);
 
 /// Offset of the TSS inside the GDT page.
 pub(crate) const TSS_OFFSET: u64 = 0x800;
@@ -203,8 +225,17 @@ impl Layout {
             return Err(too_large(page_tables));
         }
 
+        let regions = check_regions(&config.regions)?;
         let user_rw = PageFlags { user: true, writable: true, executable: false };
         let mut mappings = image_mappings(image, bias);
+        for r in &regions {
+            let executable = r.access == RegionAccess::ReadExecute;
+            mappings.push(Mapping {
+                start: r.addr,
+                end: r.addr + r.size,
+                flags: PageFlags { user: true, writable: false, executable },
+            });
+        }
         mappings.extend([
             Mapping {
                 start: boot_info,
@@ -240,6 +271,9 @@ impl Layout {
         if memory_size > config.memory_limit || memory_size > ADDRESS_LIMIT {
             return Err(too_large(memory_size));
         }
+        if let Some(r) = regions.iter().find(|r| r.addr < memory_size) {
+            return Err(LayoutError::BadRegion { addr: r.addr, size: r.size, why: "overlaps guest memory" });
+        }
         let layout = Layout {
             image_base: GuestAddr(image_base),
             image_end: GuestAddr(image_end),
@@ -247,6 +281,8 @@ impl Layout {
             entry: GuestAddr(image.entry.wrapping_add(bias)),
             boot_info: GuestAddr(boot_info),
             seed: GuestAddr(boot_info + SEED_OFFSET),
+            region_table: GuestAddr(boot_info + REGION_TABLE_OFFSET),
+            regions,
             input_buffer: GuestAddr(input_buffer),
             input_buffer_size: page_up(config.input_buffer_size).unwrap_or(0),
             output_buffer: GuestAddr(output_buffer),
@@ -293,17 +329,24 @@ impl Layout {
     fn check_invariants(&self) -> Result<(), LayoutError> {
         let broken = |what: &'static str| Err(LayoutError::Invariant { what });
         let system = self.gdt.0..self.memory_size;
+        let overlaps = |m: &Mapping, r: &std::ops::Range<u64>| m.start < r.end && r.start < m.end;
         let mut end = PAGE_SIZE;
         for m in &self.mappings {
             if m.start < end || m.end <= m.start || m.start % PAGE_SIZE != 0 || m.end % PAGE_SIZE != 0 {
                 return broken("mappings sorted, disjoint, page-aligned, above page 0");
             }
             end = m.end;
-            if m.flags.user && m.end > system.start {
+            if m.flags.user && overlaps(m, &system) {
                 return broken("no user mapping reaches the supervisor's pages");
             }
-            if m.end > self.page_tables.0 {
+            if overlaps(m, &(self.page_tables.0..self.memory_size)) {
                 return broken("the page tables are not mapped");
+            }
+            let in_memory = m.end <= self.memory_size;
+            let a_region =
+                self.regions.iter().any(|r| r.addr == m.start && r.addr + r.size == m.end && !m.flags.writable);
+            if !in_memory && !a_region {
+                return broken("outside guest memory, only host regions, read-only");
             }
         }
         let supervisor = |start: u64, len: u64, writable: bool, executable: bool| {
@@ -327,6 +370,36 @@ impl Layout {
         }
         Ok(())
     }
+}
+
+/// The reservations, checked and sorted: page-aligned, non-empty, disjoint, inside
+/// the guest's address space, at most `MAX_REGIONS`.
+fn check_regions(regions: &[Reservation]) -> Result<Vec<Reservation>, LayoutError> {
+    let mut sorted = regions.to_vec();
+    sorted.sort_by_key(|r| r.addr);
+    if sorted.len() > MAX_REGIONS {
+        let r = sorted[MAX_REGIONS];
+        return Err(LayoutError::BadRegion {
+            addr: r.addr,
+            size: r.size,
+            why: "more regions than the boot page's table holds",
+        });
+    }
+    let mut end = 0;
+    for r in &sorted {
+        let bad = |why| Err(LayoutError::BadRegion { addr: r.addr, size: r.size, why });
+        if r.size == 0 || r.addr % PAGE_SIZE != 0 || r.size % PAGE_SIZE != 0 {
+            return bad("not whole pages");
+        }
+        if r.addr.checked_add(r.size).is_none_or(|e| e > ADDRESS_LIMIT) {
+            return bad("past the guest's address space (2^39)");
+        }
+        if r.addr < end {
+            return bad("overlaps another region");
+        }
+        end = r.addr + r.size;
+    }
+    Ok(sorted)
 }
 
 /// The image's pages with the union of the permissions of the segments on each page.

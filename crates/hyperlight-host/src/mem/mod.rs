@@ -3,6 +3,7 @@
 
 pub(crate) mod dirty_pages;
 pub(crate) mod elf;
+pub(crate) mod host_region;
 pub(crate) mod image;
 pub(crate) mod image_shape;
 pub(crate) mod layout;

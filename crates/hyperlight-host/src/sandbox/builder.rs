@@ -9,12 +9,13 @@ use hyperlight_common::{Arguments, Callable, FunctionOutput, ABI_VERSION, PRINT_
 use crate::error::BuildError;
 use crate::func::host_functions::HostFunctions;
 use crate::mem::elf::ElfImage;
+use crate::mem::host_region::{RegionAccess, Reservation};
 use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
 use crate::sandbox::config::SandboxConfig;
 use crate::sandbox::sandbox::{Parts, Sandbox};
-use crate::vm::machine::fresh_seed;
+use crate::vm::machine::{fresh_seed, region_table};
 use crate::vm::{self, cpu};
 
 /// Creates sandboxes: memory sizes, host functions, then a guest binary.
@@ -34,6 +35,8 @@ pub struct SandboxBuilder<T = ()> {
     config: SandboxConfig,
     host_functions: HostFunctions<T>,
     state: T,
+    /// Guest address ranges kept for host memory regions.
+    regions: Vec<Reservation>,
     debug: crate::debug::DebugConfig,
 }
 
@@ -60,6 +63,7 @@ impl<T: 'static> SandboxBuilder<T> {
             config: SandboxConfig::default(),
             host_functions: HostFunctions::with_state(),
             state,
+            regions: Vec::new(),
             debug: crate::debug::DebugConfig::default(),
         }
     }
@@ -125,6 +129,17 @@ impl<T: 'static> SandboxBuilder<T> {
     /// Sandboxes made from a snapshot of this one run the same way. Off by default.
     pub fn seccomp(mut self, on: bool) -> SandboxBuilder<T> {
         self.config.seccomp = on;
+        self
+    }
+
+    /// Keeps `size` bytes of guest addresses at `addr` (page-aligned, above guest
+    /// memory and below 2^39; e.g. `0x10_0000_0000`) for a host memory region,
+    /// mapped later with [`Sandbox::map_region`]: the page tables map the range
+    /// user-readable (and executable with [`RegionAccess::ReadExecute`]), never
+    /// writable. Up to 16 regions; overlapping or misaligned ones fail the build with
+    /// [`LayoutError::BadRegion`](crate::LayoutError::BadRegion).
+    pub fn reserve_region(mut self, addr: u64, size: u64, access: RegionAccess) -> SandboxBuilder<T> {
+        self.regions.push(Reservation { addr, size, access });
         self
     }
 
@@ -207,7 +222,9 @@ impl<T: 'static> SandboxBuilder<T> {
     pub fn build_from_bytes(self, bytes: &[u8]) -> Result<Sandbox<T>, BuildError> {
         let image = ElfImage::parse(bytes)?;
         let shape = ImageShape::of(&image);
-        let layout = Layout::new(&shape, &self.config.memory())?;
+        let mut memory = self.config.memory();
+        memory.regions = self.regions.clone();
+        let layout = Layout::new(&shape, &memory)?;
         let mut mem = GuestMemory::new(layout.memory_size)
             .map_err(|source| BuildError::Memory { size: layout.memory_size, source })?;
         write_image(&image, bytes, &layout, &mut mem)?;
@@ -273,9 +290,12 @@ fn write_image(image: &ElfImage, bytes: &[u8], layout: &Layout, mem: &mut GuestM
         image_base: layout.image_base.0,
         image_size: image_len,
         seed: layout.seed.0,
+        regions: layout.region_table.0,
+        region_count: layout.regions.len() as u64,
     };
     mem.write(layout.boot_info, &boot.encode()).map_err(out_of_bounds)?;
     mem.write(layout.seed, &fresh_seed()).map_err(out_of_bounds)?;
+    mem.write(layout.region_table, &region_table(layout, &[])).map_err(out_of_bounds)?;
     cpu::write_system_pages(layout, mem).map_err(out_of_bounds)?;
     layout.page_plan.write(mem).map_err(out_of_bounds)
 }

@@ -66,8 +66,10 @@ impl Default for SandboxConfig {
 }
 
 impl SandboxConfig {
+    /// The memory configuration, with no host regions (the builder adds its own).
     pub(crate) fn memory(&self) -> MemoryConfig {
         MemoryConfig {
+            regions: Vec::new(),
             heap_size: self.heap_size,
             stack_size: self.stack_size,
             input_buffer_size: self.input_buffer_size,

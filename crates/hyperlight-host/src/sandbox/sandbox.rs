@@ -8,9 +8,10 @@ use hyperlight_common::{
     Arguments, FunctionError, FunctionResult, FunctionSignature, FunctionTable, ReturnType, Value,
 };
 
-use crate::error::{BuildError, CallError, MessageKind, ProtocolError};
+use crate::error::{BuildError, CallError, MessageKind, ProtocolError, RegionError};
 use crate::func::caller::Caller;
 use crate::func::host_functions::HostFunctions;
+use crate::mem::host_region::{HostRegion, RegionAccess};
 use crate::mem::image_shape::ImageShape;
 use crate::mem::layout::Layout;
 use crate::mem::memory::GuestMemory;
@@ -250,6 +251,19 @@ impl<T> Sandbox<T> {
         name: &str,
         timeout: Option<Duration>,
     ) -> Result<Value, CallError> {
+        let result: FunctionResult = self.run_message(msg, name, timeout, MessageKind::FunctionResult)?;
+        result.map_err(|e| from_function_error(e, name))
+    }
+
+    /// Runs `msg` (a call or a batch, of `name` for errors) as a top-level call and
+    /// reads what the guest answers as `R` (see [`Sandbox::run_call`]).
+    pub(crate) fn run_message<M: serde::Serialize + ?Sized, R: serde::de::DeserializeOwned>(
+        &mut self,
+        msg: &M,
+        name: &str,
+        timeout: Option<Duration>,
+        answer: MessageKind,
+    ) -> Result<R, CallError> {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
@@ -257,7 +271,7 @@ impl<T> Sandbox<T> {
         self.machine.push_call(msg).map_err(|e| to_large(e, || format!("arguments of {name}")))?;
         let max_depth = self.max_depth();
         let mut host = Host { functions: &self.host_functions, state: &mut self.state, max_depth };
-        let result = self.machine.call(timeout, &mut host).and_then(|()| self.read_result(name));
+        let result = self.machine.call(timeout, &mut host).and_then(|()| self.machine.read_output(answer));
         self.machine.pop_call();
         if let Err(e) = &result {
             if e.poisons() {
@@ -284,10 +298,24 @@ impl<T> Sandbox<T> {
         self.functions.as_ref()
     }
 
-    /// The outcome of the call of `name`, from the output buffer.
-    fn read_result(&self, name: &str) -> Result<Value, CallError> {
-        let result: FunctionResult = self.machine.read_output(MessageKind::FunctionResult)?;
-        result.map_err(|e| from_function_error(e, name))
+    /// Maps `region` into the guest at `addr`, a range reserved with
+    /// [`SandboxBuilder::reserve_region`](crate::SandboxBuilder::reserve_region) for
+    /// `access` (which must be the reservation's), replacing what was mapped there.
+    /// The guest reads it in place, without a copy; a guest write is a page fault
+    /// naming the address. Between calls only.
+    ///
+    /// Mappings belong to the sandbox, not to its memory: a snapshot does not hold
+    /// them, a restore keeps the ones mapped now, a sandbox made from a snapshot
+    /// starts with none, and a dropped sandbox's VM goes to the pool without them.
+    /// The guest learns what is mapped from `hyperlight_guest::regions()`.
+    pub fn map_region(&mut self, addr: u64, region: &HostRegion, access: RegionAccess) -> Result<(), RegionError> {
+        self.machine.map_region(addr, region, access)
+    }
+
+    /// Unmaps the region at `addr` (reading there then stops the guest with
+    /// [`ProtocolError::UnexpectedExit`]).
+    pub fn unmap_region(&mut self, addr: u64) -> Result<(), RegionError> {
+        self.machine.unmap_region(addr)
     }
 
     /// See `testing::make_forbidden_syscall_on_vcpu_thread`.

@@ -38,7 +38,9 @@ use crate::mem::memory::GuestMemory;
 use crate::sandbox::builder::GuestId;
 use crate::sandbox::config::SandboxConfig;
 use crate::sandbox::snapshot::{Snapshot, SnapshotInner};
-use crate::sandbox::snapshot_record::{ConfigRecord, HeaderRecord, ImageRecord, UserStateRecord, VcpuRecord};
+use crate::sandbox::snapshot_record::{
+    ConfigRecord, HeaderRecord, ImageRecord, RegionRecord, UserStateRecord, VcpuRecord,
+};
 use crate::vm::cpu;
 
 /// The first bytes of every snapshot file.
@@ -98,6 +100,7 @@ impl Snapshot {
             vcpu: VcpuRecord::new(&s.vcpu),
             ready: s.ready.as_ref().map(|(regs, sregs)| UserStateRecord::new(regs, sregs)),
             functions: s.functions.as_deref().cloned(),
+            regions: s.layout.regions.iter().map(RegionRecord::new).collect(),
             runs: runs.clone(),
         };
         let head = postcard::to_allocvec(&header).map_err(SnapshotFileError::Encode)?;
@@ -149,7 +152,9 @@ impl Snapshot {
         }
         let shape = header.image.shape().map_err(SnapshotFileError::Image)?;
         let config = SandboxConfig::from(&header.config);
-        let layout = Layout::new(&shape, &config.memory()).map_err(SnapshotFileError::Layout)?;
+        let mut memory = config.memory();
+        memory.regions = header.regions.iter().map(RegionRecord::reservation).collect();
+        let layout = Layout::new(&shape, &memory).map_err(SnapshotFileError::Layout)?;
         let vcpu = header.vcpu.state(&layout).map_err(SnapshotFileError::VcpuState)?;
         let ready = match &header.ready {
             Some(r) => Some(

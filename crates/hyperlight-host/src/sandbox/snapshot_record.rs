@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::VcpuStateError;
 use crate::mem::elf::ElfKind;
+use crate::mem::host_region::{RegionAccess, Reservation};
 use crate::mem::image_shape::{ImageShape, ImageShapeError, SegmentShape};
 use crate::mem::layout::Layout;
 use crate::sandbox::config::SandboxConfig;
@@ -38,6 +39,9 @@ pub(crate) struct HeaderRecord {
     /// The guest's function table, as it reported it at init (its types are the
     /// contract's `ValueType`s, versioned by the ABI version above).
     pub functions: Option<hyperlight_common::FunctionTable>,
+    /// Guest address ranges kept for host regions (what is mapped there is not part
+    /// of a snapshot).
+    pub regions: Vec<RegionRecord>,
     /// Runs of guest pages that are not zero, `(first page, one past the last)`.
     pub runs: Vec<(u64, u64)>,
 }
@@ -58,6 +62,25 @@ pub(crate) struct SegmentRecord {
     pub mem_size: u64,
     pub writable: bool,
     pub executable: bool,
+}
+
+/// One host-region reservation.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RegionRecord {
+    pub addr: u64,
+    pub size: u64,
+    pub executable: bool,
+}
+
+impl RegionRecord {
+    pub(crate) fn new(r: &Reservation) -> RegionRecord {
+        RegionRecord { addr: r.addr, size: r.size, executable: r.access == RegionAccess::ReadExecute }
+    }
+
+    pub(crate) fn reservation(&self) -> Reservation {
+        let access = if self.executable { RegionAccess::ReadExecute } else { RegionAccess::Read };
+        Reservation { addr: self.addr, size: self.size, access }
+    }
 }
 
 /// The sizes and timeouts the sandbox was built with.

@@ -73,6 +73,12 @@ impl Backend for ScriptedVm {
     fn dirty_pages(&mut self) -> Result<Vec<u64>, HypervisorError> {
         Ok(Vec::new())
     }
+    unsafe fn map_region(&mut self, _: u32, _: u64, _: u64, _: u64) -> Result<(), HypervisorError> {
+        Ok(())
+    }
+    fn unmap_region(&mut self, _: u32) -> Result<(), HypervisorError> {
+        Ok(())
+    }
     fn poolable(&self) -> bool {
         false
     }

@@ -198,10 +198,17 @@ fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+/// The calling thread's kernel id, asked of the kernel once per thread (a call
+/// starts with it: a system call per call is measurable here).
 pub(crate) fn current_tid() -> libc::pid_t {
-    // SAFETY: gettid has no arguments and cannot fail.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-    libc::pid_t::try_from(tid).unwrap_or(0)
+    thread_local! {
+        static TID: libc::pid_t = {
+            // SAFETY: gettid has no arguments and cannot fail.
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+            libc::pid_t::try_from(tid).unwrap_or(0)
+        };
+    }
+    TID.with(|t| *t)
 }
 
 impl Interrupt {

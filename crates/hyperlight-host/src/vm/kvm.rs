@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use hyperlight_common::port::ExitPort;
 use kvm_bindings::{
     kvm_debugregs, kvm_dtable, kvm_segment, kvm_userspace_memory_region, kvm_xcrs, kvm_xsave, CpuId,
-    KVM_MAX_CPUID_ENTRIES, KVM_MEM_LOG_DIRTY_PAGES,
+    KVM_MAX_CPUID_ENTRIES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
 };
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 
@@ -118,6 +118,8 @@ pub(crate) struct KvmVm {
     /// so *after* the host set new registers for the next tenant. See
     /// [`KvmVm::flush_completion`].
     completion_pending: bool,
+    /// Memory slots of host regions that exist now (slot 0, guest memory, always).
+    region_slots: std::collections::BTreeSet<u32>,
 }
 
 impl KvmVm {
@@ -145,7 +147,16 @@ impl KvmVm {
             operation: "KVM_SET_USER_MEMORY_REGION",
             source: io::Error::from(io::ErrorKind::InvalidInput),
         })?;
-        Ok(KvmVm { vcpu, vm, xcr0: sys.xcr0, memory_size, xcr0_set: None, debug_set: None, completion_pending: false })
+        Ok(KvmVm {
+            vcpu,
+            vm,
+            xcr0: sys.xcr0,
+            memory_size,
+            xcr0_set: None,
+            debug_set: None,
+            completion_pending: false,
+            region_slots: std::collections::BTreeSet::new(),
+        })
     }
 }
 
@@ -432,6 +443,36 @@ impl Backend for KvmVm {
             self.debug_set = Some(state.debug);
         }
         self.set_registers(&state.regs)
+    }
+
+    unsafe fn map_region(&mut self, slot: u32, gpa: u64, host_addr: u64, size: u64) -> Result<(), HypervisorError> {
+        // A slot is replaced by deleting it (size 0) and adding it again.
+        self.unmap_region(slot)?;
+        let region = kvm_userspace_memory_region {
+            slot,
+            flags: KVM_MEM_READONLY,
+            guest_phys_addr: gpa,
+            memory_size: size,
+            userspace_addr: host_addr,
+        };
+        // SAFETY: the caller keeps `host_addr..host_addr + size` mapped until the slot
+        // is deleted or the VM is dropped; the slot is read-only, so the guest (and
+        // KVM on its behalf) never writes the host memory.
+        unsafe { self.vm.set_user_memory_region(region) }.map_err(op("KVM_SET_USER_MEMORY_REGION (host region)"))?;
+        self.region_slots.insert(slot);
+        Ok(())
+    }
+
+    fn unmap_region(&mut self, slot: u32) -> Result<(), HypervisorError> {
+        if !self.region_slots.contains(&slot) {
+            return Ok(());
+        }
+        let region =
+            kvm_userspace_memory_region { slot, flags: 0, guest_phys_addr: 0, memory_size: 0, userspace_addr: 0 };
+        // SAFETY: a slot of size 0 deletes the slot; no host memory is named.
+        unsafe { self.vm.set_user_memory_region(region) }.map_err(op("KVM_SET_USER_MEMORY_REGION (delete)"))?;
+        self.region_slots.remove(&slot);
+        Ok(())
     }
 
     fn dirty_pages(&mut self) -> Result<Vec<u64>, HypervisorError> {

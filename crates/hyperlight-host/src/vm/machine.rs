@@ -15,15 +15,18 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyperlight_common::boot::SEED_SIZE;
+use hyperlight_common::boot::{RegionEntry, SEED_SIZE};
 use hyperlight_common::message::{self, FrameError, FRAME_HEADER};
 use hyperlight_common::port::ExitPort;
 use hyperlight_common::{AbortKind, FunctionTable, GuestAbort, PAGE_SIZE};
 
-use crate::error::{CallError, Exception, GuestFault, MessageKind, ProtocolError, SnapshotError, UnexpectedExit};
+use crate::error::{
+    CallError, Exception, GuestFault, MessageKind, ProtocolError, RegionError, SnapshotError, UnexpectedExit,
+};
+use crate::mem::host_region::{HostRegion, RegionAccess};
 use crate::mem::image::Image;
 use crate::mem::layout::{GuestAddr, Layout};
-use crate::mem::memory::GuestMemory;
+use crate::mem::memory::{GuestMemory, OutOfBounds};
 use crate::vm::frames::Frames;
 use crate::vm::interrupt::{Deadline, Interrupt, InterruptSignalError, StopReason};
 use crate::vm::pool::{self, Pooled};
@@ -90,6 +93,9 @@ pub(crate) struct Machine {
     /// A nested call failed in a way that ends every level above it (a fault, a
     /// panic, a kill...): the error each level returns as it unwinds.
     unwinding: Option<CallError>,
+    /// The host regions mapped now, by reservation (`layout.regions`); reservation
+    /// `i` is memory slot `i + 1`.
+    mapped: Vec<Option<HostRegion>>,
     /// Pooled VMs are kept apart by mode (seccomp or not).
     seccomp: bool,
 }
@@ -98,10 +104,18 @@ impl Drop for Machine {
     fn drop(&mut self) {
         // Before the VM (and its interrupt flag) goes: handles must not touch it.
         self.interrupt.detach();
+        // No tenant's host region may reach the next one on this VM: the slots go
+        // first, and a VM whose slot cannot be removed is closed, not pooled.
+        let mut clean = true;
+        for (i, region) in self.mapped.iter().enumerate() {
+            if region.is_some() {
+                clean &= self.vm.unmap_region(slot_of(i)).is_ok();
+            }
+        }
         // SAFETY: `vm` and `mem` are taken exactly once, here, and the machine is never
         // used again after `drop`.
         let (vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
-        if vm.poolable() {
+        if clean && vm.poolable() {
             pool::put(Pooled { vm, mem, seccomp: self.seccomp });
         }
     }
@@ -117,7 +131,9 @@ impl Machine {
         seccomp: bool,
     ) -> Result<Machine, InterruptSignalError> {
         let interrupt = Interrupt::new(vm.interrupt_flag())?;
+        let mapped = vec![None; layout.regions.len()];
         Ok(Machine {
+            mapped,
             vm: ManuallyDrop::new(vm),
             mem: ManuallyDrop::new(mem),
             layout,
@@ -236,9 +252,55 @@ impl Machine {
 
     /// A fresh random seed for the guest (`BootInfo::seed`): after a restore and in a
     /// sandbox made from a snapshot, so that no two tenants of one snapshot derive the
-    /// same random numbers.
+    /// same random numbers. And the table of host regions as they are mapped now
+    /// (the snapshot's page has the table of its own time).
     pub(crate) fn reseed(&mut self) -> Result<(), SnapshotError> {
-        self.mem.write(self.layout.seed, &fresh_seed()).map_err(|e| SnapshotError::Memory(std::io::Error::other(e)))
+        let memory = |e| SnapshotError::Memory(std::io::Error::other(e));
+        self.mem.write(self.layout.seed, &fresh_seed()).map_err(memory)?;
+        self.write_region_table().map_err(memory)
+    }
+
+    /// Maps `region` at the reserved guest address `addr` (see
+    /// `Sandbox::map_region`), replacing what was mapped there.
+    pub(crate) fn map_region(
+        &mut self,
+        addr: u64,
+        region: &HostRegion,
+        access: RegionAccess,
+    ) -> Result<(), RegionError> {
+        let i = self.reservation(addr)?;
+        let reserved = self.layout.regions[i];
+        if reserved.access != access {
+            return Err(RegionError::Access { addr, reserved: reserved.access, asked: access });
+        }
+        if region.mapped_len() > reserved.size {
+            return Err(RegionError::TooLarge { addr, size: region.len() as u64, reserved: reserved.size });
+        }
+        // SAFETY: `self.mapped[i]` keeps the region's mapping alive (an `Arc`) until the
+        // slot is replaced, removed (`unmap_region`, `Drop`) or the VM is gone.
+        unsafe { self.vm.map_region(slot_of(i), addr, region.host_addr(), region.mapped_len()) }?;
+        self.mapped[i] = Some(region.clone());
+        self.write_region_table().map_err(RegionError::Memory)
+    }
+
+    /// Unmaps the host region at the reserved guest address `addr` (a no-op if none
+    /// is mapped there).
+    pub(crate) fn unmap_region(&mut self, addr: u64) -> Result<(), RegionError> {
+        let i = self.reservation(addr)?;
+        if self.mapped[i].is_some() {
+            self.vm.unmap_region(slot_of(i))?;
+            self.mapped[i] = None;
+        }
+        self.write_region_table().map_err(RegionError::Memory)
+    }
+
+    fn reservation(&self, addr: u64) -> Result<usize, RegionError> {
+        self.layout.regions.iter().position(|r| r.addr == addr).ok_or(RegionError::NotReserved { addr })
+    }
+
+    fn write_region_table(&mut self) -> Result<(), OutOfBounds> {
+        let table = region_table(&self.layout, &self.mapped);
+        self.mem.write(self.layout.region_table, &table)
     }
 
     /// Runs the guest until it waits for the next call, under the kill and deadline
@@ -419,6 +481,27 @@ impl Machine {
             registers: Box::new(regs),
         }))
     }
+}
+
+/// Memory slot of host-region reservation `i` (slot 0 is guest memory).
+fn slot_of(i: usize) -> u32 {
+    u32::try_from(i + 1).unwrap_or(u32::MAX)
+}
+
+/// The host-region table the guest reads (`BootInfo::regions`): one entry per
+/// reservation, with what is mapped there now (`mapped` by reservation, or empty).
+pub(crate) fn region_table(layout: &Layout, mapped: &[Option<HostRegion>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(layout.regions.len() * hyperlight_common::boot::REGION_ENTRY_SIZE);
+    for (i, r) in layout.regions.iter().enumerate() {
+        let entry = RegionEntry {
+            addr: r.addr,
+            size: r.size,
+            mapped: mapped.get(i).and_then(Option::as_ref).map_or(0, HostRegion::mapped_len),
+            flags: u64::from(r.access == RegionAccess::ReadExecute),
+        };
+        out.extend_from_slice(&entry.encode());
+    }
+    out
 }
 
 /// [`SEED_SIZE`] bytes from the host's CSPRNG (ChaCha, seeded from the OS), for the

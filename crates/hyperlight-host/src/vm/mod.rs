@@ -225,6 +225,17 @@ pub(crate) trait Backend: Send + fmt::Debug {
     /// The pages (guest physical page numbers) the guest wrote since the last call,
     /// and starts a new log.
     fn dirty_pages(&mut self) -> Result<Vec<u64>, HypervisorError>;
+    /// Makes guest physical `[gpa, gpa + size)` the host memory at `host_addr`
+    /// (read-only for the guest) as memory slot `slot` (1 and up; 0 is guest memory),
+    /// replacing what the slot held.
+    ///
+    /// # Safety
+    ///
+    /// `host_addr..host_addr + size` must stay mapped until the slot is unmapped or
+    /// the VM is gone.
+    unsafe fn map_region(&mut self, slot: u32, gpa: u64, host_addr: u64, size: u64) -> Result<(), HypervisorError>;
+    /// Removes memory slot `slot` (a no-op if it holds nothing).
+    fn unmap_region(&mut self, slot: u32) -> Result<(), HypervisorError>;
     /// Whether a dropped sandbox may park this VM in the pool for reuse.
     fn poolable(&self) -> bool {
         true

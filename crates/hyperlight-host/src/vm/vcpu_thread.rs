@@ -253,6 +253,13 @@ impl Backend for ThreadedVm {
     fn dirty_pages(&mut self) -> Result<Vec<u64>, HypervisorError> {
         self.inner.dirty_pages()
     }
+    unsafe fn map_region(&mut self, slot: u32, gpa: u64, host_addr: u64, size: u64) -> Result<(), HypervisorError> {
+        // SAFETY: the caller's promise, passed on unchanged.
+        unsafe { self.inner.map_region(slot, gpa, host_addr, size) }
+    }
+    fn unmap_region(&mut self, slot: u32) -> Result<(), HypervisorError> {
+        self.inner.unmap_region(slot)
+    }
     fn poolable(&self) -> bool {
         self.inner.poolable()
     }
