@@ -11,7 +11,8 @@
 //!   stops the guest with [`AbortKind::OutOfMemory`](hyperlight_common::AbortKind));
 //! - [`register_function`] and the [`guest_function`] attribute, which make a Rust
 //!   function callable by the host, and the dispatch loop that runs the host's calls;
-//! - [`call_host`], which calls a function of the host, and [`print!`]/[`println!`];
+//! - [`call_host`], which calls a function of the host, [`print!`]/[`println!`], and
+//!   [`log`], a record at a level for the host's log;
 //! - the panic handler and [`abort`], which report to the host why the guest stopped;
 //! - [`random`], random numbers that differ in every sandbox and after every restore;
 //! - [`regions`], host memory the host mapped into the guest, read in place.
@@ -87,6 +88,7 @@ mod exit;
 mod function;
 mod heap;
 mod host;
+mod log;
 #[doc(hidden)]
 pub mod print;
 pub mod random;
@@ -105,8 +107,9 @@ pub use linkme as __linkme;
 pub static GUEST_FUNCTIONS: [fn()];
 pub use entry::boot_info;
 pub use function::{register_dynamic, register_function, IntoFunctionResult};
-pub use host::call_host;
+pub use host::{call_host, call_host_values};
 pub use hyperlight_common::{FunctionError, FunctionSignature, ParameterType, ReturnType, Value, ValueType};
+pub use log::{log, LogLevel, LOG_FUNCTION};
 pub use regions::{region_at, regions, Region};
 
 /// Names the guest program's init function, which registers its guest functions.
