@@ -21,6 +21,35 @@ const GUESTS: [&str; 5] = ["simpleguest", "hello", "rawguest", "spinguest", "hos
 /// hardware floating point (see `build_wasm_runtime`).
 pub const WASM_RUNTIME: &str = "wasm-runtime";
 
+/// The C API's static library crate: built for the host target with hardware
+/// floating point, as C guests are (see `build_capi`).
+pub const CAPI: &str = "hyperlight-guest-capi";
+
+/// The C guests: directories of guests/ whose `*.c` files make one guest each,
+/// built with gcc against the C API (see `build_c_guests`).
+const C_GUESTS: [&str; 1] = ["c-simpleguest"];
+
+/// gcc's flags for a C guest, before the include directories: freestanding C (no
+/// C library of the build machine; the C API brings its own headers), a static PIE,
+/// no stack protector (its canary lives at %fs:0x28, and a guest has no thread
+/// pointer), and stack-clash probes (so that a frame larger than the stack faults on
+/// the guard page, not past it). The ordinary x86_64 ABI with SSE, like the library.
+pub const C_FLAGS: [&str; 13] = [
+    "-std=c11",
+    "-O2",
+    "-g",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-ffreestanding",
+    "-nostdinc",
+    "-fPIE",
+    "-fno-stack-protector",
+    "-fstack-clash-protection",
+    "-nostdlib",
+    "-static-pie",
+];
+
 /// The host target, for which the Wasm runtime is built as a freestanding static PIE.
 const HARD_FLOAT_TARGET: &str = "x86_64-unknown-linux-gnu";
 
@@ -65,7 +94,7 @@ pub fn build(root: &Path, debug: bool) -> Result<(), Failed> {
     }
     for profile in &profiles {
         // The Wasm runtime is built below, for another target.
-        let mut args = vec!["build", "--workspace", "--exclude", WASM_RUNTIME, "--target", TARGET];
+        let mut args = vec!["build", "--workspace", "--exclude", WASM_RUNTIME, "--exclude", CAPI, "--target", TARGET];
         if *profile == "release" {
             args.push("--release");
         }
@@ -74,6 +103,8 @@ pub fn build(root: &Path, debug: bool) -> Result<(), Failed> {
     let exec = build_exec(root)?;
     let runtime = build_wasm_runtime(root, Float::Hard)?;
     let wasm = build_wasm(root)?;
+    let capi = build_capi(root)?;
+    let c_guests = build_c_guests(root, &capi)?;
 
     let mut built = Vec::new();
     for profile in &profiles {
@@ -86,6 +117,8 @@ pub fn build(root: &Path, debug: bool) -> Result<(), Failed> {
     built.push(exec);
     built.push(runtime);
     built.extend(wasm);
+    built.push(capi.library.clone());
+    built.extend(c_guests);
     eprintln!("xtask: guests built:");
     for path in built {
         println!("{}", path.display());
@@ -129,6 +162,9 @@ pub const HARD_FLOAT_CLIPPY: [&str; 9] = [
     "hardfloat",
 ];
 
+/// `cargo clippy` of the C API's library as it ships.
+pub const CAPI_CLIPPY: [&str; 6] = ["clippy", "--release", "-p", CAPI, "--target", HARD_FLOAT_TARGET];
+
 /// How the Wasm runtime guest does floating point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Float {
@@ -169,6 +205,90 @@ pub fn build_wasm_runtime(root: &Path, float: Float) -> Result<PathBuf, Failed> 
         detail: e.to_string(),
     })?;
     Ok(copy)
+}
+
+/// What a C guest builds against: the directory `guests/target/capi`, with
+/// `libhyperlight_guest_capi.a` and `include/` (the C API's headers, copied).
+#[derive(Debug, Clone)]
+pub struct Capi {
+    /// The static library.
+    pub library: PathBuf,
+    /// The headers.
+    pub include: PathBuf,
+}
+
+/// Builds the C API's static library (for the host target, hard float, with the Wasm
+/// runtime's flags and target directory, so the runtime crate is built once for
+/// both) and copies it and the headers into `guests/target/capi`.
+pub fn build_capi(root: &Path) -> Result<Capi, Failed> {
+    let dir = workspace(root);
+    let target_dir = dir.join("target").join("hardfloat");
+    let args = ["build", "--release", "-p", CAPI, "--target", HARD_FLOAT_TARGET];
+    guest_cargo(args, &dir, &target_dir).env("CARGO_ENCODED_RUSTFLAGS", HARD_FLOAT_RUSTFLAGS).run()?;
+    let built = target_dir.join(HARD_FLOAT_TARGET).join("release").join("libhyperlight_guest_capi.a");
+    let out = dir.join("target").join("capi");
+    let include = out.join("include");
+    let copy = |from: &Path, to: &Path| {
+        std::fs::copy(from, to)
+            .map(|_| ())
+            .map_err(|e| Failed { step: format!("copy {} to {}", from.display(), to.display()), detail: e.to_string() })
+    };
+    std::fs::create_dir_all(&include)
+        .map_err(|e| Failed { step: format!("create {}", include.display()), detail: e.to_string() })?;
+    let library = out.join("libhyperlight_guest_capi.a");
+    copy(&built, &library)?;
+    let headers = root.join("crates").join(CAPI).join("include");
+    let entries = std::fs::read_dir(&headers)
+        .map_err(|e| Failed { step: format!("read {}", headers.display()), detail: e.to_string() })?;
+    for entry in entries {
+        let path =
+            entry.map_err(|e| Failed { step: format!("read {}", headers.display()), detail: e.to_string() })?.path();
+        if path.extension().is_some_and(|e| e == "h") {
+            copy(&path, &include.join(path.file_name().unwrap_or_default()))?;
+        }
+    }
+    Ok(Capi { library, include })
+}
+
+/// gcc's own header directory (`stddef.h`, `stdint.h`, `stdarg.h`, ...): a C guest
+/// uses those and the C API's, never the build machine's C library.
+fn gcc_include() -> Result<String, Failed> {
+    let failed = |detail: String| Failed { step: "gcc -print-file-name=include".to_string(), detail };
+    let dir = Cmd::new("gcc", ["-print-file-name=include"]).output().ok_or_else(|| failed("gcc did not run".into()))?;
+    let dir = dir.trim().to_string();
+    if Path::new(&dir).is_dir() {
+        Ok(dir)
+    } else {
+        Err(failed(format!("{dir} is not a directory")))
+    }
+}
+
+/// Builds each C guest (every `*.c` of its directory, with gcc and `C_FLAGS`) into
+/// the release directory, beside the Rust guests.
+fn build_c_guests(root: &Path, capi: &Capi) -> Result<Vec<PathBuf>, Failed> {
+    let gcc_include = gcc_include()?;
+    let mut built = Vec::new();
+    for guest in C_GUESTS {
+        let dir = workspace(root).join(guest);
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Failed { step: format!("read {}", dir.display()), detail: e.to_string() })?;
+        let mut sources: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "c"))
+            .collect();
+        sources.sort();
+        let out = release_dir(root).join(guest);
+        let include = capi.include.display().to_string();
+        let output = out.display().to_string();
+        let mut args: Vec<String> = C_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.extend(["-isystem".into(), gcc_include.clone(), "-I".into(), include, "-o".into(), output]);
+        args.extend(sources.iter().map(|p| p.display().to_string()));
+        args.push(capi.library.display().to_string());
+        Cmd::new("gcc", &args).run()?;
+        check_elf_type(&out, ElfType::Dyn)?;
+        built.push(out);
+    }
+    Ok(built)
 }
 
 /// The WebAssembly programs (guests/wasm-programs, for wasm32-wasip1), copied beside

@@ -97,7 +97,8 @@ fn host_cargo<'a>(root: &Path, args: impl IntoIterator<Item = &'a str>) -> Cmd {
 }
 
 /// The integration tests that run a second time in seccomp mode.
-const SECCOMP_TESTS: [&str; 10] = [
+const SECCOMP_TESTS: [&str; 11] = [
+    "capi",
     "values",
     "errors",
     "host_functions",
@@ -147,8 +148,10 @@ fn test(root: &Path) -> Result<(), Failed> {
         // The guests get the same bar (their own workspace, their own target).
         let args = ["clippy", "--workspace", "--release", "--target", guests::TARGET, "--", "-D", "warnings"];
         guests::guest_cargo(args, &guests_dir, &guests_dir.join("target")).run()?;
-        // And the Wasm runtime as it ships: hard float, for the host target.
+        // And the Wasm runtime and the C API as they ship: hard float, for the host target.
         let args = guests::HARD_FLOAT_CLIPPY.into_iter().chain(["--", "-D", "warnings"]);
+        guests::guest_cargo(args, &guests_dir, &guests_dir.join("target").join("hardfloat-clippy")).run()?;
+        let args = guests::CAPI_CLIPPY.into_iter().chain(["--", "-D", "warnings"]);
         guests::guest_cargo(args, &guests_dir, &guests_dir.join("target").join("hardfloat-clippy")).run()?;
     } else if ci {
         return Err(missing("clippy"));
@@ -312,7 +315,7 @@ fn bench_obs(root: &Path, rounds: usize) -> Result<(), Failed> {
 /// a crash. libFuzzer's output goes to fuzz/target/logs/TARGET.log; the summary
 /// comes from its last line, `Done N runs in S second(s)`.
 fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
-    const TARGETS: [&str; 11] = [
+    const TARGETS: [&str; 12] = [
         "frame_function_call",
         "frame_function_result",
         "frame_function_table",
@@ -324,6 +327,7 @@ fn fuzz(root: &Path, seconds: u64) -> Result<(), Failed> {
         "snapshot_file",
         "snapshot_layout",
         "wasm_records",
+        "capi_decode",
     ];
     const ELF_SEEDS: [&str; 4] = ["simpleguest", "hello", "rawguest", "simpleguest-exec"];
     let dir = root.join("fuzz");

@@ -109,7 +109,7 @@ pub use linkme as __linkme;
 pub static GUEST_FUNCTIONS: [fn()];
 pub use entry::boot_info;
 pub use function::{register_dynamic, register_function, IntoFunctionResult};
-pub use host::call_host;
+pub use host::{call_host, call_host_values};
 pub use hyperlight_common::LOG_FUNCTION;
 pub use hyperlight_common::{FunctionError, FunctionSignature, ParameterType, ReturnType, Value, ValueType};
 /// Whether the host wants log records at a level now (see [`log()`]).

@@ -1,15 +1,16 @@
 //! Every way a call can fail gives its own typed error, with the details a user needs,
 //! and leaves the sandbox able to answer the next call.
 
+#[macro_use]
 mod common;
 
 use hyperlight_host::{CallError, Exception, GuestFault, ValueType};
 
-use common::{assert_poisoned_then_restored, assert_works, build, simpleguest};
+use common::{assert_poisoned_then_restored, assert_works, Guest};
 
-#[test]
-fn unknown_guest_function() {
-    let mut sb = simpleguest();
+both_guests! {
+fn unknown_guest_function(guest: Guest) {
+    let mut sb = guest.sandbox();
     let err = sb.call::<i32>("NoSuchFunction", 1).unwrap_err();
     assert!(matches!(&err, CallError::GuestFunctionNotFound { name } if name == "NoSuchFunction"), "{err:?}");
     // Names are exact.
@@ -20,9 +21,8 @@ fn unknown_guest_function() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn wrong_argument_count() {
-    let mut sb = simpleguest();
+fn wrong_argument_count(guest: Guest) {
+    let mut sb = guest.sandbox();
     let err = sb.call::<i32>("Add", 1).unwrap_err();
     assert!(matches!(&err, CallError::ArgumentCount { function, expected: 2, got: 1 } if function == "Add"), "{err:?}");
     let err = sb.call::<i32>("EchoI32", ()).unwrap_err();
@@ -38,9 +38,8 @@ fn wrong_argument_count() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn wrong_argument_type_names_index_expected_and_given() {
-    let mut sb = simpleguest();
+fn wrong_argument_type_names_index_expected_and_given(guest: Guest) {
+    let mut sb = guest.sandbox();
     let err = sb.call::<i32>("EchoI32", 1u32).unwrap_err();
     assert!(
         matches!(&err, CallError::ArgumentType { function, index: 0, expected: ValueType::I32, got: ValueType::U32 }
@@ -63,9 +62,8 @@ fn wrong_argument_type_names_index_expected_and_given() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn wrong_return_type_requested_by_the_caller() {
-    let mut sb = simpleguest();
+fn wrong_return_type_requested_by_the_caller(guest: Guest) {
+    let mut sb = guest.sandbox();
     let err = sb.call::<String>("EchoI32", 1).unwrap_err();
     assert!(
         matches!(&err, CallError::ReturnType { function, expected: ValueType::String, got: ValueType::I32 }
@@ -81,9 +79,8 @@ fn wrong_return_type_requested_by_the_caller() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn guest_panic_carries_its_message() {
-    let mut sb = simpleguest();
+fn guest_panic_carries_its_message(guest: Guest) {
+    let mut sb = guest.sandbox();
     let err = sb.call::<()>("Panic", "the guest gave up: ✗ 42".to_string()).unwrap_err();
     assert!(
         matches!(&err, CallError::GuestPanic { message } if message.contains("the guest gave up: ✗ 42")),
@@ -92,9 +89,8 @@ fn guest_panic_carries_its_message() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn many_panics_in_a_row_keep_the_sandbox_working() {
-    let mut sb = simpleguest();
+fn many_panics_in_a_row_keep_the_sandbox_working(guest: Guest) {
+    let mut sb = guest.sandbox();
     for i in 0..50 {
         let text = format!("panic number {i}");
         let err = sb.call::<()>("Panic", text.clone()).unwrap_err();
@@ -108,9 +104,8 @@ fn many_panics_in_a_row_keep_the_sandbox_working() {
     }
 }
 
-#[test]
-fn guest_function_error_is_guest_failed() {
-    let mut sb = simpleguest();
+fn guest_function_error_is_guest_failed(guest: Guest) {
+    let mut sb = guest.sandbox();
     let err = sb.call::<()>("Fail", "nothing to do ✓".to_string()).unwrap_err();
     assert!(
         matches!(&err, CallError::GuestFailed { function, message }
@@ -120,9 +115,8 @@ fn guest_function_error_is_guest_failed() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn arguments_larger_than_the_input_buffer_are_too_large() {
-    let mut sb = build(common::builder().input_buffer_size(4096), "simpleguest");
+fn arguments_larger_than_the_input_buffer_are_too_large(guest: Guest) {
+    let mut sb = guest.build(common::builder().input_buffer_size(4096));
     let err = sb.call::<Vec<u8>>("EchoBytes", vec![7u8; 10 << 10]).unwrap_err();
     assert!(
         matches!(&err, CallError::TooLarge { what, size, capacity }
@@ -134,9 +128,8 @@ fn arguments_larger_than_the_input_buffer_are_too_large() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn result_larger_than_the_output_buffer_is_too_large() {
-    let mut sb = build(common::builder().output_buffer_size(4096), "simpleguest");
+fn result_larger_than_the_output_buffer_is_too_large(guest: Guest) {
+    let mut sb = guest.build(common::builder().output_buffer_size(4096));
     let err = sb.call::<Vec<u8>>("BufferOfSize", 8192u64).unwrap_err();
     assert!(
         matches!(&err, CallError::TooLarge { what, size, capacity }
@@ -149,10 +142,9 @@ fn result_larger_than_the_output_buffer_is_too_large() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn allocation_larger_than_the_heap_is_guest_out_of_memory() {
+fn allocation_larger_than_the_heap_is_guest_out_of_memory(guest: Guest) {
     let heap = 1 << 20;
-    let mut sb = build(common::builder().heap_size(heap), "simpleguest");
+    let mut sb = guest.build(common::builder().heap_size(heap));
     let size = 2 * heap;
     let err = sb.call::<u64>("LargeAllocation", size).unwrap_err();
     assert!(matches!(&err, CallError::GuestOutOfMemory { requested, .. } if *requested >= size), "{err:?}");
@@ -160,11 +152,12 @@ fn allocation_larger_than_the_heap_is_guest_out_of_memory() {
     assert_eq!(sb.call::<u64>("LargeAllocation", heap / 4).unwrap(), heap / 4);
     assert_works(&mut sb);
 }
+}
 
 /// Runs `Fault(kind)`, asserts it is a `GuestFault`, checks the sandbox still works,
 /// and returns the fault.
-fn fault(kind: &str) -> GuestFault {
-    let mut sb = simpleguest();
+fn fault(guest: Guest, kind: &str) -> GuestFault {
+    let mut sb = guest.sandbox();
     let clean = sb.snapshot().expect("snapshot");
     let f = match sb.call::<()>("Fault", kind.to_string()) {
         Err(CallError::GuestFault(f)) => f,
@@ -181,32 +174,29 @@ const PF_WRITE: u64 = 2;
 const PF_USER: u64 = 4;
 const PF_FETCH: u64 = 0x10;
 
-#[test]
-fn ud2_is_invalid_opcode() {
-    let f = fault("ud2");
+both_guests! {
+fn ud2_is_invalid_opcode(guest: Guest) {
+    let f = fault(guest, "ud2");
     assert_eq!(f.exception, Exception::InvalidOpcode, "{f:?}");
     assert_eq!((f.error_code, f.cr2), (0, None), "{f:?}");
 }
 
-#[test]
-fn division_by_zero_is_divide_error() {
-    let f = fault("divide");
+fn division_by_zero_is_divide_error(guest: Guest) {
+    let f = fault(guest, "divide");
     assert_eq!(f.exception, Exception::DivideError, "{f:?}");
     assert_eq!((f.error_code, f.cr2), (0, None), "{f:?}");
 }
 
-#[test]
-fn null_read_is_a_page_fault_at_zero() {
-    let f = fault("null");
+fn null_read_is_a_page_fault_at_zero(guest: Guest) {
+    let f = fault(guest, "null");
     assert_eq!(f.exception, Exception::PageFault, "{f:?}");
     assert_eq!(f.cr2, Some(0), "{f:?}");
     // A user-mode read of a page that is not present.
     assert_eq!(f.error_code & (PF_PRESENT | PF_WRITE | PF_USER | PF_FETCH), PF_USER, "{f:?}");
 }
 
-#[test]
-fn write_to_code_is_a_write_protection_page_fault() {
-    let f = fault("write_code");
+fn write_to_code_is_a_write_protection_page_fault(guest: Guest) {
+    let f = fault(guest, "write_code");
     assert_eq!(f.exception, Exception::PageFault, "{f:?}");
     let cr2 = f.cr2.expect("a page fault has CR2");
     assert_ne!(cr2, 0, "{f:?}");
@@ -214,30 +204,26 @@ fn write_to_code_is_a_write_protection_page_fault() {
     assert_eq!(f.error_code & (PF_PRESENT | PF_WRITE | PF_USER | PF_FETCH), PF_PRESENT | PF_WRITE | PF_USER, "{f:?}");
 }
 
-#[test]
-fn int3_is_breakpoint() {
-    let f = fault("int3");
+fn int3_is_breakpoint(guest: Guest) {
+    let f = fault(guest, "int3");
     assert_eq!(f.exception, Exception::Breakpoint, "{f:?}");
     assert_eq!((f.error_code, f.cr2), (0, None), "{f:?}");
 }
 
-#[test]
-fn privileged_instruction_is_general_protection() {
-    let f = fault("gp");
+fn privileged_instruction_is_general_protection(guest: Guest) {
+    let f = fault(guest, "gp");
     assert_eq!(f.exception, Exception::GeneralProtection, "{f:?}");
     assert_eq!((f.error_code, f.cr2), (0, None), "{f:?}");
 }
 
-#[test]
-fn fault_reports_the_guest_registers_at_the_fault() {
-    let f = fault("ud2");
+fn fault_reports_the_guest_registers_at_the_fault(guest: Guest) {
+    let f = fault(guest, "ud2");
     assert_eq!(f.registers.rip, f.rip, "{f:?}");
     assert_ne!(f.registers.rsp, 0, "{f:?}");
 }
 
-#[test]
-fn stack_overflow_is_reported_as_such() {
-    let mut sb = simpleguest();
+fn stack_overflow_is_reported_as_such(guest: Guest) {
+    let mut sb = guest.sandbox();
     let clean = sb.snapshot().unwrap();
     let err = sb.call::<()>("Fault", "stack_overflow".to_string()).unwrap_err();
     assert!(matches!(&err, CallError::StackOverflow { rip, addr } if *rip != 0 && *addr != 0), "{err:?}");
@@ -248,9 +234,8 @@ fn stack_overflow_is_reported_as_such() {
     assert_poisoned_then_restored(&mut sb, &clean);
 }
 
-#[test]
-fn unknown_fault_kind_is_guest_failed() {
-    let mut sb = simpleguest();
+fn unknown_fault_kind_is_guest_failed(guest: Guest) {
+    let mut sb = guest.sandbox();
     let err = sb.call::<()>("Fault", "nope".to_string()).unwrap_err();
     assert!(
         matches!(&err, CallError::GuestFailed { function, message }
@@ -260,9 +245,8 @@ fn unknown_fault_kind_is_guest_failed() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn every_kind_of_failure_in_turn_on_one_sandbox() {
-    let mut sb = build(common::builder().input_buffer_size(4096).output_buffer_size(4096), "simpleguest");
+fn every_kind_of_failure_in_turn_on_one_sandbox(guest: Guest) {
+    let mut sb = guest.build(common::builder().input_buffer_size(4096).output_buffer_size(4096));
     let clean = sb.snapshot().unwrap();
     for _ in 0..3 {
         for kind in ["ud2", "divide", "null", "write_code", "int3", "gp"] {
@@ -281,9 +265,8 @@ fn every_kind_of_failure_in_turn_on_one_sandbox() {
     }
 }
 
-#[test]
-fn an_interrupt_vector_without_a_gate_is_general_protection_naming_it() {
-    let f = fault("int80");
+fn an_interrupt_vector_without_a_gate_is_general_protection_naming_it(guest: Guest) {
+    let f = fault(guest, "int80");
     match f.exception {
         // Hardware: the error code names the IDT entry (index 0x80, IDT bit set).
         Exception::GeneralProtection => assert_eq!(f.error_code, (0x80 << 3) | 2, "{f:?}"),
@@ -293,28 +276,26 @@ fn an_interrupt_vector_without_a_gate_is_general_protection_naming_it() {
     }
 }
 
-#[test]
-fn executing_the_stack_is_an_instruction_fetch_page_fault() {
-    let f = fault("exec_stack");
+fn executing_the_stack_is_an_instruction_fetch_page_fault(guest: Guest) {
+    let f = fault(guest, "exec_stack");
     assert_eq!(f.exception, Exception::PageFault, "{f:?}");
     assert_eq!(f.cr2, Some(f.rip), "{f:?}");
     assert_ne!(f.error_code & 0x10, 0, "instruction fetch bit: {f:?}");
     assert_ne!(f.error_code & 1, 0, "protection violation (present page): {f:?}");
 }
 
-#[test]
-fn a_frame_larger_than_the_stack_is_a_stack_overflow() {
-    let mut sb = simpleguest();
+fn a_frame_larger_than_the_stack_is_a_stack_overflow(guest: Guest) {
+    let mut sb = guest.sandbox();
     let clean = sb.snapshot().unwrap();
     let err = sb.call::<()>("Fault", "huge_frame".to_string()).unwrap_err();
     assert!(matches!(err, CallError::StackOverflow { .. }), "{err:?}");
     assert_poisoned_then_restored(&mut sb, &clean);
 }
 
-#[test]
-fn guest_abort_carries_its_code_and_message() {
-    let mut sb = simpleguest();
+fn guest_abort_carries_its_code_and_message(guest: Guest) {
+    let mut sb = guest.sandbox();
     let err = sb.call::<()>("Abort", (42, "gave up".to_string())).unwrap_err();
     assert!(matches!(&err, CallError::GuestAbort { code: 42, message } if message.contains("gave up")), "{err:?}");
     assert_works(&mut sb);
+}
 }

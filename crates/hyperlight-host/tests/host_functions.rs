@@ -2,6 +2,7 @@
 //! carried back through the guest, the host's checks of what the guest sends, state
 //! captured by closures, and the guest's `println!` through `host_print`.
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,10 +19,10 @@ fn with_add_and_echo() -> SandboxBuilder {
         .host_function("HostEcho", |s: String| s)
 }
 
-#[test]
-fn guest_calls_host_functions_of_zero_one_and_two_parameters() {
+both_guests! {
+fn guest_calls_host_functions_of_zero_one_and_two_parameters(guest: Guest) {
     let builder = with_add_and_echo().host_function("Weekday", || "Thursday".to_string());
-    let mut sb = build(builder, "simpleguest");
+    let mut sb = guest.build(builder);
     assert_eq!(sb.call::<i32>("CallHostAdd", (2, 3)).unwrap(), 5);
     assert_eq!(sb.call::<i32>("CallHostAdd", (i32::MAX, 1)).unwrap(), i32::MIN);
     assert_eq!(sb.call::<String>("CallHostEcho", "héllo 🦀".to_string()).unwrap(), "héllo 🦀");
@@ -32,8 +33,7 @@ fn guest_calls_host_functions_of_zero_one_and_two_parameters() {
 
 /// simpleguest only calls host functions of 0 to 2 parameters; closures of every
 /// arity up to 12, with mixed types, must still register with their exact signature.
-#[test]
-fn closures_of_every_arity_register_with_their_parameter_types() {
+fn closures_of_every_arity_register_with_their_parameter_types(guest: Guest) {
     use ValueType::{Bool, Bytes, F32, F64, I32, I64, U32, U64};
     let str_ = ValueType::String;
     let mut f = HostFunctions::new();
@@ -72,7 +72,7 @@ fn closures_of_every_arity_register_with_their_parameter_types() {
 
     // A sandbox built with this set still has them, and still answers calls.
     let builder = common::builder().host_functions(f).host_function("HostAdd", |a: i32, b: i32| a + b);
-    let mut sb = build(builder, "simpleguest");
+    let mut sb = guest.build(builder);
     assert_eq!(sb.call::<i32>("CallHostAdd", (20, 22)).unwrap(), 42);
     // A 0-parameter host function returning u64, through a guest that expects a String:
     // the guest's call_host reports the mismatch, naming the host function.
@@ -85,11 +85,10 @@ fn closures_of_every_arity_register_with_their_parameter_types() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn host_function_error_reaches_the_caller_with_its_message() {
+fn host_function_error_reaches_the_caller_with_its_message(guest: Guest) {
     let builder = with_add_and_echo()
         .host_function("HostFail", |msg: String| -> Result<(), String> { Err(format!("host refused: {msg}")) });
-    let mut sb = build(builder, "simpleguest");
+    let mut sb = guest.build(builder);
     let err = sb.call::<()>("CallHostFail", "bad input ✗".to_string()).unwrap_err();
     assert!(
         matches!(&err, CallError::HostFunctionFailed { name, message }
@@ -100,10 +99,9 @@ fn host_function_error_reaches_the_caller_with_its_message() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn unregistered_host_function_is_host_function_not_found() {
+fn unregistered_host_function_is_host_function_not_found(guest: Guest) {
     // No HostAdd, no HostEcho.
-    let mut sb = build(common::builder(), "simpleguest");
+    let mut sb = guest.build(common::builder());
     let err = sb.call::<i32>("CallHostAdd", (1, 2)).unwrap_err();
     assert!(matches!(&err, CallError::HostFunctionNotFound { name } if name == "HostAdd"), "{err:?}");
     assert_works(&mut sb);
@@ -115,15 +113,14 @@ fn unregistered_host_function_is_host_function_not_found() {
     assert_works(&mut sb);
 }
 
-#[test]
-fn wrong_argument_types_from_the_guest_are_refused_before_the_host_function_runs() {
+fn wrong_argument_types_from_the_guest_are_refused_before_the_host_function_runs(guest: Guest) {
     let calls = Arc::new(AtomicU64::new(0));
     let seen = Arc::clone(&calls);
     let builder = common::builder().host_function("HostAdd", move |a: i32, b: i32| {
         seen.fetch_add(1, Ordering::SeqCst);
         a + b
     });
-    let mut sb = build(builder, "simpleguest");
+    let mut sb = guest.build(builder);
     let err = sb.call::<i32>("CallHostAddWrongTypes", ()).unwrap_err();
     assert!(
         matches!(&err, CallError::ArgumentType { function, index: 0, expected: ValueType::I32, got: ValueType::String }
@@ -135,8 +132,7 @@ fn wrong_argument_types_from_the_guest_are_refused_before_the_host_function_runs
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
-#[test]
-fn wrong_argument_count_from_the_guest_is_refused_before_the_host_function_runs() {
+fn wrong_argument_count_from_the_guest_is_refused_before_the_host_function_runs(guest: Guest) {
     let calls = Arc::new(AtomicU64::new(0));
     let seen = Arc::clone(&calls);
     let builder = common::builder()
@@ -145,7 +141,7 @@ fn wrong_argument_count_from_the_guest_is_refused_before_the_host_function_runs(
             a + b
         })
         .host_function("TakesOne", |s: String| s);
-    let mut sb = build(builder, "simpleguest");
+    let mut sb = guest.build(builder);
     let err = sb.call::<i32>("CallHostAddWrongCount", ()).unwrap_err();
     assert!(
         matches!(&err, CallError::ArgumentCount { function, expected: 2, got: 1 } if function == "HostAdd"),
@@ -162,8 +158,7 @@ fn wrong_argument_count_from_the_guest_is_refused_before_the_host_function_runs(
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
-#[test]
-fn closures_capturing_state_see_every_call() {
+fn closures_capturing_state_see_every_call(guest: Guest) {
     let count = Arc::new(AtomicU64::new(0));
     let total = Arc::new(AtomicU64::new(0));
     let (c, t) = (Arc::clone(&count), Arc::clone(&total));
@@ -172,7 +167,7 @@ fn closures_capturing_state_see_every_call() {
         t.fetch_add(u64::from(a.unsigned_abs()), Ordering::SeqCst);
         a + b
     });
-    let mut sb = build(builder, "simpleguest");
+    let mut sb = guest.build(builder);
     for i in 0..10 {
         assert_eq!(sb.call::<i32>("CallHostAdd", (i, 100)).unwrap(), i + 100);
     }
@@ -185,6 +180,7 @@ fn closures_capturing_state_see_every_call() {
     let twice: u64 = (0..5u64).map(|i| 2 * i + 1).sum();
     assert_eq!(total.load(Ordering::SeqCst), 45 + twice);
 }
+}
 
 /// A `host_print` that appends everything the guest prints to a shared string.
 fn capture() -> (SandboxBuilder, Arc<Mutex<String>>) {
@@ -194,10 +190,10 @@ fn capture() -> (SandboxBuilder, Arc<Mutex<String>>) {
     (builder, out)
 }
 
-#[test]
-fn host_print_captures_the_guests_println_exactly() {
+both_guests! {
+fn host_print_captures_the_guests_println_exactly(guest: Guest) {
     let (builder, out) = capture();
-    let mut sb = build(builder, "simpleguest");
+    let mut sb = guest.build(builder);
     let () = sb.call("Print", "hello from the guest".to_string()).unwrap();
     assert_eq!(*out.lock().unwrap(), "hello from the guest\n");
     out.lock().unwrap().clear();
@@ -214,6 +210,7 @@ fn host_print_captures_the_guests_println_exactly() {
     let () = sb.call("PrintMany", 0u32).unwrap();
     assert_eq!(*out.lock().unwrap(), "");
 }
+}
 
 #[test]
 fn hello_guest_greets_through_its_host_function_and_prints() {
@@ -224,18 +221,17 @@ fn hello_guest_greets_through_its_host_function_and_prints() {
     assert_eq!(*out.lock().unwrap(), "hello guest: greeting World on a Monday\n");
 }
 
-#[test]
-fn default_host_print_writes_to_stdout_without_failing_the_call() {
-    let mut sb = build(common::builder(), "simpleguest");
+both_guests! {
+fn default_host_print_writes_to_stdout_without_failing_the_call(guest: Guest) {
+    let mut sb = guest.build(common::builder());
     let () = sb.call("Print", "simpleguest printing through the default HostPrint".to_string()).unwrap();
     let () = sb.call("PrintMany", 2u32).unwrap();
     assert_works(&mut sb);
 }
 
-#[test]
-fn each_host_call_failure_leaves_the_sandbox_usable() {
+fn each_host_call_failure_leaves_the_sandbox_usable(guest: Guest) {
     let builder = with_add_and_echo().host_function("HostFail", |m: String| -> Result<(), String> { Err(m) });
-    let mut sb = build(builder, "simpleguest");
+    let mut sb = guest.build(builder);
     for _ in 0..3 {
         assert!(matches!(sb.call::<()>("CallHostFail", "x".to_string()), Err(CallError::HostFunctionFailed { .. })));
         assert_eq!(sb.call::<String>("CallHostEcho", "ok".to_string()).unwrap(), "ok");
@@ -253,13 +249,12 @@ fn each_host_call_failure_leaves_the_sandbox_usable() {
 /// Fails today (a host bug): a host function's panic unwinds out of `Sandbox::call`
 /// and leaves the guest waiting for the host call's reply; the next call's arguments
 /// are then taken for that reply, and the next call fails with a protocol error.
-#[test]
-fn a_panicking_host_function_does_not_garble_the_next_call() {
+fn a_panicking_host_function_does_not_garble_the_next_call(guest: Guest) {
     let builder = common::builder().host_function("HostAdd", |a: i32, b: i32| {
         assert_ne!(a, 13, "host function refuses 13");
         a + b
     });
-    let mut sb = build(builder, "simpleguest");
+    let mut sb = guest.build(builder);
     // The panic becomes the host function's error; it never unwinds through the call.
     match sb.call::<i32>("CallHostAdd", (13, 1)) {
         Err(CallError::HostFunctionFailed { name, message }) => {
@@ -272,8 +267,7 @@ fn a_panicking_host_function_does_not_garble_the_next_call() {
     assert_eq!(sb.call::<i32>("CallHostAdd", (1, 2)).unwrap(), 3);
 }
 
-#[test]
-fn a_host_function_of_eight_mixed_parameters_is_called_from_the_guest() {
+fn a_host_function_of_eight_mixed_parameters_is_called_from_the_guest(guest: Guest) {
     let builder = common::builder().host_function(
         "HostSumEight",
         |a: i32, b: u32, c: i64, d: u64, e: f32, f: f64, g: bool, h: String| {
@@ -287,8 +281,9 @@ fn a_host_function_of_eight_mixed_parameters_is_called_from_the_guest() {
                 + h.len() as f64
         },
     );
-    let mut sb = build(builder, "simpleguest");
+    let mut sb = guest.build(builder);
     let got: f64 =
         sb.call("CallHostSumEight", (-1i32, 2u32, -3i64, 4u64, 0.5f32, 0.25f64, true, "abc".to_string())).unwrap();
     assert_eq!(got, -1.0 + 2.0 - 3.0 + 4.0 + 0.5 + 0.25 + 1.0 + 3.0);
+}
 }

@@ -1,6 +1,7 @@
 //! Stopping calls from outside: `InterruptHandle::kill`, per-call and default
 //! deadlines, and the init deadline of `build_*`.
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,16 +10,18 @@ use std::time::{Duration, Instant};
 
 use hyperlight_host::{BuildError, CallError, Sandbox};
 
-fn guest(name: &str) -> std::path::PathBuf {
+use common::Guest;
+
+fn path(guest: Guest) -> std::path::PathBuf {
     common::require_kvm();
-    common::guest_path(name)
+    guest.path()
 }
 
-fn simpleguest() -> Sandbox {
+fn simpleguest(guest: Guest) -> Sandbox {
     common::builder()
         .host_function("HostAdd", |a: i32, b: i32| a.wrapping_add(b))
-        .build_from_file(guest("simpleguest"))
-        .expect("simpleguest builds")
+        .build_from_file(path(guest))
+        .expect("the guest builds")
 }
 
 /// A backstop for calls that should be stopped by a kill: if the kill never lands, the
@@ -37,9 +40,9 @@ fn kill_when_running(handle: hyperlight_host::InterruptHandle) -> std::thread::J
     })
 }
 
-#[test]
-fn kill_stops_a_spinning_guest_and_the_sandbox_answers_again() {
-    let mut sb = simpleguest();
+both_guests! {
+fn kill_stops_a_spinning_guest_and_the_sandbox_answers_again(guest: Guest) {
+    let mut sb = simpleguest(guest);
     let clean = sb.snapshot().expect("snapshot");
     let killer = kill_when_running(sb.interrupt_handle());
     let r = sb.call_with_timeout::<()>("Spin", (), BACKSTOP);
@@ -51,23 +54,21 @@ fn kill_stops_a_spinning_guest_and_the_sandbox_answers_again() {
     assert_eq!(sb.call::<i32>("EchoI32", 7).expect("usable after restore"), 7);
 }
 
-#[test]
-fn a_deadline_longer_than_time_itself_never_fires() {
+fn a_deadline_longer_than_time_itself_never_fires(guest: Guest) {
     // Instant cannot hold now + Duration::MAX: such a deadline is no deadline (it used
     // to panic with "overflow when adding duration to instant").
-    let mut sb = simpleguest();
+    let mut sb = simpleguest(guest);
     assert_eq!(sb.call_with_timeout::<i32>("EchoI32", 3, Duration::MAX).expect("call"), 3);
     let mut sb = common::builder()
         .call_timeout(Duration::MAX)
         .init_timeout(Duration::MAX)
-        .build_from_file(guest("simpleguest"))
+        .build_from_file(path(guest))
         .expect("builds");
     assert_eq!(sb.call::<i32>("EchoI32", 4).expect("call"), 4);
 }
 
-#[test]
-fn kill_without_a_running_call_does_nothing() {
-    let mut sb = simpleguest();
+fn kill_without_a_running_call_does_nothing(guest: Guest) {
+    let mut sb = simpleguest(guest);
     let handle = sb.interrupt_handle();
     assert!(!handle.kill());
     assert_eq!(sb.call::<i32>("EchoI32", 1).expect("not cancelled by an earlier kill"), 1);
@@ -75,12 +76,11 @@ fn kill_without_a_running_call_does_nothing() {
     assert!(!handle.kill(), "a handle outliving its sandbox is harmless");
 }
 
-#[test]
-fn kills_never_cancel_a_later_call() {
+fn kills_never_cancel_a_later_call(guest: Guest) {
     // Three threads kill over and over while the sandbox runs short calls; a call may
     // be cancelled only by a kill that found it running, and every call that completes
     // is right.
-    let mut sb = simpleguest();
+    let mut sb = simpleguest(guest);
     let clean = sb.snapshot().expect("snapshot");
     let stop = Arc::new(AtomicBool::new(false));
     let killers: Vec<_> = (0..3)
@@ -125,8 +125,7 @@ fn kills_never_cancel_a_later_call() {
     }
 }
 
-#[test]
-fn kill_while_the_guest_is_in_a_host_function() {
+fn kill_while_the_guest_is_in_a_host_function(guest: Guest) {
     // The host function runs to its end; the call is cancelled when the guest would
     // resume, so the guest never sees the host function's result.
     let entered = Arc::new(AtomicBool::new(false));
@@ -137,7 +136,7 @@ fn kill_while_the_guest_is_in_a_host_function() {
             std::thread::sleep(Duration::from_millis(200));
             a + b
         })
-        .build_from_file(guest("simpleguest"))
+        .build_from_file(path(guest))
         .expect("builds");
     let clean = sb.snapshot().expect("snapshot");
     let handle = sb.interrupt_handle();
@@ -157,9 +156,8 @@ fn kill_while_the_guest_is_in_a_host_function() {
     assert_eq!(sb.call::<i32>("CallHostAdd", (2, 2)).expect("usable"), 4);
 }
 
-#[test]
-fn deadlines_stop_calls() {
-    let mut sb = simpleguest();
+fn deadlines_stop_calls(guest: Guest) {
+    let mut sb = simpleguest(guest);
     let clean = sb.snapshot().expect("snapshot");
     let start = Instant::now();
     let r = sb.call_with_timeout::<()>("Spin", (), Duration::from_millis(100));
@@ -173,18 +171,19 @@ fn deadlines_stop_calls() {
 
     let mut sb = common::builder()
         .call_timeout(Duration::from_millis(50))
-        .build_from_file(guest("simpleguest"))
+        .build_from_file(path(guest))
         .expect("builds");
     let clean = sb.snapshot().expect("snapshot");
     assert!(matches!(sb.call::<()>("Spin", ()), Err(CallError::Timeout { .. })));
     sb.restore(&clean).expect("restore");
     assert_eq!(sb.call::<i32>("EchoI32", 5).expect("usable"), 5);
 }
+}
 
 #[test]
 fn init_that_never_finishes_fails_the_build() {
     let start = Instant::now();
-    let r = common::builder().init_timeout(Duration::from_millis(200)).build_from_file(guest("spinguest"));
+    let r = common::builder().init_timeout(Duration::from_millis(200)).build_from_file(common::guest_path("spinguest"));
     match r {
         Err(BuildError::Init(e)) => assert!(matches!(*e, CallError::Timeout { .. }), "{e:?}"),
         other => panic!("expected an init timeout, got {:?}", other.map(|_| ())),

@@ -152,6 +152,34 @@ fn guest_logs_arrive_at_every_level_with_their_fields() {
 }
 
 #[test]
+fn a_c_guest_logs_through_the_same_path() {
+    let _serial = serial();
+    capture(|seen| {
+        let mut sb = common::Guest::C.build(common::builder().guest_log_level(Some(LogLevel::Info)));
+        seen.clear();
+        sb.call::<()>("Log", (LogLevel::Info as u32, "ready ✓".to_string())).expect("call");
+        let events = seen.guest_events();
+        assert_eq!(events.len(), 2, "HL_LOG, then hl_log: {events:?}");
+        for e in &events {
+            assert_eq!((e.level, e.fields["message"].as_str()), (Level::INFO, "ready ✓"));
+            assert_eq!(e.fields["sandbox_id"], sb.id().to_string());
+        }
+        assert!(events[0].fields["guest_file"].ends_with("runtime.c"), "HL_LOG names the caller: {:?}", events[0]);
+        assert!(events[0].fields["guest_line"].parse::<u32>().expect("a line number") > 0);
+        assert_eq!(events[1].fields["guest_file"], "", "hl_log has no location");
+        // Filtered in the guest: a debug record costs no exit.
+        seen.clear();
+        let before = hyperlight_host::testing::exits(&mut sb);
+        sb.call::<()>("Log", (LogLevel::Debug as u32, "quiet".to_string())).expect("call");
+        assert_eq!(hyperlight_host::testing::exits(&mut sb) - before, 1);
+        assert!(seen.guest_events().is_empty());
+        // Out-of-range levels are the nearest one.
+        sb.call::<()>("Log", (0u32, "zero".to_string())).expect("call");
+        assert!(seen.guest_events().iter().all(|e| e.level == Level::ERROR));
+    });
+}
+
+#[test]
 fn a_filtered_record_costs_no_exit() {
     let _serial = serial();
     capture(|seen| {

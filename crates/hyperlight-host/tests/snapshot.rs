@@ -2,15 +2,16 @@
 //! sandboxes made from a snapshot share its pages but never each other's writes;
 //! snapshots that do not fit are refused without harm.
 
+#[macro_use]
 mod common;
 
 use hyperlight_host::{CallError, HostFunctions, Sandbox, SnapshotError};
 
-use common::{assert_works, build, simpleguest};
+use common::{assert_works, build};
 
-#[test]
-fn restore_brings_back_counters_heap_and_sse_state() {
-    let mut sb = simpleguest();
+both_guests! {
+fn restore_brings_back_counters_heap_and_sse_state(guest: Guest) {
+    let mut sb = guest.sandbox();
     assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
     sb.call::<()>("SetXmm0", 0x1111_u64).unwrap();
     let snap = sb.snapshot().unwrap();
@@ -26,10 +27,9 @@ fn restore_brings_back_counters_heap_and_sse_state() {
     }
 }
 
-#[test]
-fn a_heap_filled_after_the_snapshot_is_empty_again() {
+fn a_heap_filled_after_the_snapshot_is_empty_again(guest: Guest) {
     let heap = 1u64 << 20;
-    let mut sb = build(common::builder().heap_size(heap), "simpleguest");
+    let mut sb = guest.build(common::builder().heap_size(heap));
     let snap = sb.snapshot().unwrap();
     // Fill the heap until the guest runs out.
     let err = sb.call::<u64>("Hoard", (1000u32, 4096u64)).unwrap_err();
@@ -39,6 +39,7 @@ fn a_heap_filled_after_the_snapshot_is_empty_again() {
     // All of it is free again.
     assert_eq!(sb.call::<u64>("LargeAllocation", heap / 2).unwrap(), heap / 2);
     assert_eq!(sb.call::<u64>("HoardCount", ()).unwrap(), 0);
+}
 }
 
 #[test]
@@ -62,143 +63,140 @@ fn a_guest_that_scribbles_everywhere_comes_back_exactly() {
     }
 }
 
-#[test]
-fn every_twin_and_every_restore_gets_fresh_randomness() {
-    // A guest whose memory is one snapshot's must not replay one tenant's random
-    // numbers for the next: the origin, two restores of it and two twins each see
-    // their own seed, and their own random numbers.
-    let mut origin = simpleguest();
-    let snap = origin.snapshot().unwrap();
-    let mut seeds = std::collections::HashSet::new();
-    let mut randoms = std::collections::HashSet::new();
-    let mut draw = |sb: &mut Sandbox| {
-        let seed: Vec<u8> = sb.call("Seed", ()).unwrap();
-        assert_eq!(seed.len(), 32);
-        assert!(seed.iter().any(|&b| b != 0), "a seed is written");
-        seeds.insert(seed);
-        randoms.insert(sb.call::<u64>("Random", ()).unwrap());
-    };
-    draw(&mut origin);
-    for _ in 0..2 {
-        origin.restore(&snap).unwrap();
+both_guests! {
+    fn every_twin_and_every_restore_gets_fresh_randomness(guest: Guest) {
+        // A guest whose memory is one snapshot's must not replay one tenant's random
+        // numbers for the next: the origin, two restores of it and two twins each see
+        // their own seed, and their own random numbers.
+        let mut origin = guest.sandbox();
+        let snap = origin.snapshot().unwrap();
+        let mut seeds = std::collections::HashSet::new();
+        let mut randoms = std::collections::HashSet::new();
+        let mut draw = |sb: &mut Sandbox| {
+            let seed: Vec<u8> = sb.call("Seed", ()).unwrap();
+            assert_eq!(seed.len(), 32);
+            assert!(seed.iter().any(|&b| b != 0), "a seed is written");
+            seeds.insert(seed);
+            randoms.insert(sb.call::<u64>("Random", ()).unwrap());
+        };
         draw(&mut origin);
+        for _ in 0..2 {
+            origin.restore(&snap).unwrap();
+            draw(&mut origin);
+        }
+        for _ in 0..2 {
+            draw(&mut Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap());
+        }
+        assert_eq!(seeds.len(), 5, "five sandboxes, five seeds");
+        assert_eq!(randoms.len(), 5, "five sandboxes, five random numbers");
     }
-    for _ in 0..2 {
-        draw(&mut Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap());
+
+    fn sandboxes_from_a_snapshot_are_independent(guest: Guest) {
+        let mut origin = guest.sandbox();
+        assert_eq!(origin.call::<u64>("Counter", ()).unwrap(), 1);
+        let snap = origin.snapshot().unwrap();
+        let mut a = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap();
+        let mut b = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap();
+        assert_eq!(a.call::<u64>("Counter", ()).unwrap(), 2);
+        assert_eq!(a.call::<u64>("Counter", ()).unwrap(), 3);
+        assert_eq!(b.call::<u64>("ReadCounter", ()).unwrap(), 1, "a's writes do not show in b");
+        assert_eq!(b.call::<u64>("Hoard", (10u32, 100u64)).unwrap(), 10);
+        assert_eq!(a.call::<u64>("HoardCount", ()).unwrap(), 0, "b's writes do not show in a");
+        assert_eq!(origin.call::<u64>("ReadCounter", ()).unwrap(), 1, "nor in the origin");
+        // A sandbox from a snapshot restores like any other.
+        a.restore(&snap).unwrap();
+        assert_eq!(a.call::<u64>("ReadCounter", ()).unwrap(), 1);
+        // And its host functions are its own.
+        let mut c = {
+            let mut f = HostFunctions::new();
+            f.register("HostAdd", |x: i32, y: i32| x * 100 + y);
+            Sandbox::from_snapshot(&snap, f).unwrap()
+        };
+        assert_eq!(c.call::<i32>("CallHostAdd", (1, 2)).unwrap(), 102);
+        assert!(matches!(a.call::<i32>("CallHostAdd", (1, 2)), Err(CallError::HostFunctionNotFound { .. })));
     }
-    assert_eq!(seeds.len(), 5, "five sandboxes, five seeds");
-    assert_eq!(randoms.len(), 5, "five sandboxes, five random numbers");
-}
 
-#[test]
-fn sandboxes_from_a_snapshot_are_independent() {
-    let mut origin = simpleguest();
-    assert_eq!(origin.call::<u64>("Counter", ()).unwrap(), 1);
-    let snap = origin.snapshot().unwrap();
-    let mut a = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap();
-    let mut b = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap();
-    assert_eq!(a.call::<u64>("Counter", ()).unwrap(), 2);
-    assert_eq!(a.call::<u64>("Counter", ()).unwrap(), 3);
-    assert_eq!(b.call::<u64>("ReadCounter", ()).unwrap(), 1, "a's writes do not show in b");
-    assert_eq!(b.call::<u64>("Hoard", (10u32, 100u64)).unwrap(), 10);
-    assert_eq!(a.call::<u64>("HoardCount", ()).unwrap(), 0, "b's writes do not show in a");
-    assert_eq!(origin.call::<u64>("ReadCounter", ()).unwrap(), 1, "nor in the origin");
-    // A sandbox from a snapshot restores like any other.
-    a.restore(&snap).unwrap();
-    assert_eq!(a.call::<u64>("ReadCounter", ()).unwrap(), 1);
-    // And its host functions are its own.
-    let mut c = {
-        let mut f = HostFunctions::new();
-        f.register("HostAdd", |x: i32, y: i32| x * 100 + y);
-        Sandbox::from_snapshot(&snap, f).unwrap()
-    };
-    assert_eq!(c.call::<i32>("CallHostAdd", (1, 2)).unwrap(), 102);
-    assert!(matches!(a.call::<i32>("CallHostAdd", (1, 2)), Err(CallError::HostFunctionNotFound { .. })));
-}
-
-#[test]
-fn many_sandboxes_from_one_snapshot_reuse_pooled_vms() {
-    let mut origin = simpleguest();
-    let snap = origin.snapshot().unwrap();
-    for i in 0..50 {
-        let mut sb = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap();
-        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1, "sandbox {i} starts clean");
-        sb.call::<u64>("Hoard", (5u32, 4096u64)).unwrap();
-        // Dropped here: its VM goes back to the pool for the next one.
+    fn many_sandboxes_from_one_snapshot_reuse_pooled_vms(guest: Guest) {
+        let mut origin = guest.sandbox();
+        let snap = origin.snapshot().unwrap();
+        for i in 0..50 {
+            let mut sb = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap();
+            assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1, "sandbox {i} starts clean");
+            sb.call::<u64>("Hoard", (5u32, 4096u64)).unwrap();
+            // Dropped here: its VM goes back to the pool for the next one.
+        }
+        assert_works(&mut origin);
     }
-    assert_works(&mut origin);
-}
 
-#[test]
-fn a_snapshot_that_does_not_fit_is_refused_and_changes_nothing() {
-    let mut sb = simpleguest();
-    assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
-    let other_guest = build(common::builder(), "hello").snapshot().unwrap();
-    let other_layout = build(common::builder().heap_size(2 << 20), "simpleguest").snapshot().unwrap();
-    for snap in [&other_guest, &other_layout] {
-        let err = sb.restore(snap).unwrap_err();
-        assert!(matches!(err, SnapshotError::Mismatch { .. }), "{err:?}");
-        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 2 + u64::from(std::ptr::eq(snap, &other_layout)));
-    }
-}
-
-#[test]
-fn a_poisoned_sandbox_refuses_snapshots_and_restore_clears_it() {
-    let mut sb = simpleguest();
-    let snap = sb.snapshot().unwrap();
-    assert!(sb.call::<()>("Fault", "ud2".to_string()).is_err());
-    assert!(matches!(sb.snapshot(), Err(SnapshotError::Poisoned)));
-    sb.restore(&snap).unwrap();
-    assert!(sb.snapshot().is_ok());
-    assert_works(&mut sb);
-}
-
-#[test]
-fn snapshots_of_snapshots_and_switching_between_them() {
-    let mut sb = simpleguest();
-    let one = sb.snapshot().unwrap();
-    assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
-    let two = sb.snapshot().unwrap();
-    assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 2);
-    for _ in 0..3 {
-        sb.restore(&one).unwrap();
+    fn a_snapshot_that_does_not_fit_is_refused_and_changes_nothing(guest: Guest) {
+        let mut sb = guest.sandbox();
         assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
-        sb.restore(&two).unwrap();
-        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 2);
+        let other_guest = build(common::builder(), "hello").snapshot().unwrap();
+        let other_layout = guest.build(common::builder().heap_size(2 << 20)).snapshot().unwrap();
+        for snap in [&other_guest, &other_layout] {
+            let err = sb.restore(snap).unwrap_err();
+            assert!(matches!(err, SnapshotError::Mismatch { .. }), "{err:?}");
+            assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 2 + u64::from(std::ptr::eq(snap, &other_layout)));
+        }
     }
-    // The first snapshot is unchanged by everything since.
-    let mut fresh = Sandbox::from_snapshot(&one, HostFunctions::new()).unwrap();
-    assert_eq!(fresh.call::<u64>("ReadCounter", ()).unwrap(), 0);
-}
 
-#[test]
-fn a_debug_exception_changes_dr6_and_restore_puts_it_back() {
-    // A single-step trap (#DB) sets DR6 inside the guest; the restore must reset it
-    // like every other register, even though only a debug exception can change it.
-    let mut sb = simpleguest();
-    let snap = sb.snapshot().unwrap();
-    let before = hyperlight_host::testing::bytes_without_seed(&snap).unwrap();
-    let err = sb.call::<()>("Fault", "trap_flag".to_string()).unwrap_err();
-    assert!(matches!(&err, CallError::GuestFault(f) if f.exception == hyperlight_host::Exception::Debug), "{err:?}");
-    sb.restore(&snap).unwrap();
-    let after = hyperlight_host::testing::bytes_without_seed(&sb.snapshot().unwrap()).unwrap();
-    assert!(before == after, "the vCPU state differs after restore");
-    assert_works(&mut sb);
-}
+    fn a_poisoned_sandbox_refuses_snapshots_and_restore_clears_it(guest: Guest) {
+        let mut sb = guest.sandbox();
+        let snap = sb.snapshot().unwrap();
+        assert!(sb.call::<()>("Fault", "ud2".to_string()).is_err());
+        assert!(matches!(sb.snapshot(), Err(SnapshotError::Poisoned)));
+        sb.restore(&snap).unwrap();
+        assert!(sb.snapshot().is_ok());
+        assert_works(&mut sb);
+    }
 
-#[test]
-fn a_call_dirties_only_the_pages_its_frames_use() {
-    // Writing a call frame used to mark the whole 64 KiB input buffer (16 pages) as
-    // written by the host, so every restore copied at least 16 pages back.
-    let mut sb = simpleguest();
-    let snap = sb.snapshot().unwrap();
-    sb.restore(&snap).unwrap();
-    // The restore's new seed: the boot page.
-    assert_eq!(hyperlight_host::testing::host_dirty_pages(&mut sb), 1);
-    assert_eq!(sb.call::<i32>("EchoI32", 5).unwrap(), 5);
-    // And the call: the first page of the input buffer.
-    assert_eq!(hyperlight_host::testing::host_dirty_pages(&mut sb), 2);
-    let big = "x".repeat(10_000);
-    assert_eq!(sb.call::<String>("EchoString", big.clone()).unwrap(), big);
-    assert_eq!(hyperlight_host::testing::host_dirty_pages(&mut sb), 4, "a 10 kB frame spans three pages");
+    fn snapshots_of_snapshots_and_switching_between_them(guest: Guest) {
+        let mut sb = guest.sandbox();
+        let one = sb.snapshot().unwrap();
+        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
+        let two = sb.snapshot().unwrap();
+        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 2);
+        for _ in 0..3 {
+            sb.restore(&one).unwrap();
+            assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1);
+            sb.restore(&two).unwrap();
+            assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 2);
+        }
+        // The first snapshot is unchanged by everything since.
+        let mut fresh = Sandbox::from_snapshot(&one, HostFunctions::new()).unwrap();
+        assert_eq!(fresh.call::<u64>("ReadCounter", ()).unwrap(), 0);
+    }
+
+    fn a_debug_exception_changes_dr6_and_restore_puts_it_back(guest: Guest) {
+        // A single-step trap (#DB) sets DR6 inside the guest; the restore must reset it
+        // like every other register, even though only a debug exception can change it.
+        let mut sb = guest.sandbox();
+        let snap = sb.snapshot().unwrap();
+        let before = hyperlight_host::testing::bytes_without_seed(&snap).unwrap();
+        let err = sb.call::<()>("Fault", "trap_flag".to_string()).unwrap_err();
+        assert!(
+            matches!(&err, CallError::GuestFault(f) if f.exception == hyperlight_host::Exception::Debug),
+            "{err:?}"
+        );
+        sb.restore(&snap).unwrap();
+        let after = hyperlight_host::testing::bytes_without_seed(&sb.snapshot().unwrap()).unwrap();
+        assert!(before == after, "the vCPU state differs after restore");
+        assert_works(&mut sb);
+    }
+
+    fn a_call_dirties_only_the_pages_its_frames_use(guest: Guest) {
+        // Writing a call frame used to mark the whole 64 KiB input buffer (16 pages) as
+        // written by the host, so every restore copied at least 16 pages back.
+        let mut sb = guest.sandbox();
+        let snap = sb.snapshot().unwrap();
+        sb.restore(&snap).unwrap();
+        // The restore's new seed: the boot page.
+        assert_eq!(hyperlight_host::testing::host_dirty_pages(&mut sb), 1);
+        assert_eq!(sb.call::<i32>("EchoI32", 5).unwrap(), 5);
+        // And the call: the first page of the input buffer.
+        assert_eq!(hyperlight_host::testing::host_dirty_pages(&mut sb), 2);
+        let big = "x".repeat(10_000);
+        assert_eq!(sb.call::<String>("EchoString", big.clone()).unwrap(), big);
+        assert_eq!(hyperlight_host::testing::host_dirty_pages(&mut sb), 4, "a 10 kB frame spans three pages");
+    }
 }

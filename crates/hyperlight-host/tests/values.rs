@@ -1,11 +1,10 @@
 //! Every value type crosses the boundary and back unchanged, edge values included;
 //! argument lists of many parameters; a single value and a 1-tuple are the same call.
 
+#[macro_use]
 mod common;
 
 use hyperlight_host::{CallError, Value, ValueType};
-
-use common::simpleguest;
 
 /// Calls `$function` with each value and asserts it comes back equal. A macro, not a
 /// generic function: the call's trait bounds (`ReturnType`, `Arguments`) are not
@@ -22,25 +21,23 @@ macro_rules! echo_all {
     };
 }
 
-#[test]
-fn integers_round_trip_including_their_bounds() {
-    let mut sb = simpleguest();
+both_guests! {
+fn integers_round_trip_including_their_bounds(guest: Guest) {
+    let mut sb = guest.sandbox();
     echo_all!(sb, "EchoI32", i32, [0, 1, -1, 42, i32::MIN, i32::MAX]);
     echo_all!(sb, "EchoU32", u32, [0, 1, 0x8000_0000, u32::MAX]);
     echo_all!(sb, "EchoI64", i64, [0, -1, i64::from(i32::MIN) - 1, i64::MIN, i64::MAX]);
     echo_all!(sb, "EchoU64", u64, [0, 1, u64::from(u32::MAX) + 1, u64::MAX]);
 }
 
-#[test]
-fn bools_round_trip() {
-    let mut sb = simpleguest();
+fn bools_round_trip(guest: Guest) {
+    let mut sb = guest.sandbox();
     echo_all!(sb, "EchoBool", bool, [true, false]);
 }
 
 /// Floats are compared by bits: NaN != NaN, and -0.0 == 0.0 would hide a lost sign.
-#[test]
-fn f32_round_trips_bit_for_bit() {
-    let mut sb = simpleguest();
+fn f32_round_trips_bit_for_bit(guest: Guest) {
+    let mut sb = guest.sandbox();
     let values = [
         0.0,
         -0.0,
@@ -63,9 +60,8 @@ fn f32_round_trips_bit_for_bit() {
     }
 }
 
-#[test]
-fn f64_round_trips_bit_for_bit() {
-    let mut sb = simpleguest();
+fn f64_round_trips_bit_for_bit(guest: Guest) {
+    let mut sb = guest.sandbox();
     let values = [
         0.0,
         -0.0,
@@ -88,9 +84,8 @@ fn f64_round_trips_bit_for_bit() {
     }
 }
 
-#[test]
-fn strings_round_trip_empty_and_non_ascii() {
-    let mut sb = simpleguest();
+fn strings_round_trip_empty_and_non_ascii(guest: Guest) {
+    let mut sb = guest.sandbox();
     echo_all!(
         sb,
         "EchoString",
@@ -107,32 +102,28 @@ fn strings_round_trip_empty_and_non_ascii() {
     );
 }
 
-#[test]
-fn byte_vectors_round_trip_empty_to_10_kib() {
-    let mut sb = simpleguest();
+fn byte_vectors_round_trip_empty_to_10_kib(guest: Guest) {
+    let mut sb = guest.sandbox();
     let all_bytes: Vec<u8> = (0..=255).collect();
     let ten_kib: Vec<u8> = (0..10 << 10).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     echo_all!(sb, "EchoBytes", Vec<u8>, [Vec::new(), vec![0], vec![0xff; 3], all_bytes, ten_kib]);
 }
 
-#[test]
-fn return_unit_returns_unit() {
-    let mut sb = simpleguest();
+fn return_unit_returns_unit(guest: Guest) {
+    let mut sb = guest.sandbox();
     let () = sb.call("ReturnUnit", ()).expect("ReturnUnit");
     assert_eq!(sb.call_values("ReturnUnit", vec![]).expect("ReturnUnit, untyped"), Value::Unit);
 }
 
-#[test]
-fn add_takes_a_tuple_and_wraps() {
-    let mut sb = simpleguest();
+fn add_takes_a_tuple_and_wraps(guest: Guest) {
+    let mut sb = guest.sandbox();
     assert_eq!(sb.call::<i32>("Add", (2, 3)).unwrap(), 5);
     assert_eq!(sb.call::<i32>("Add", (-7, 7)).unwrap(), 0);
     assert_eq!(sb.call::<i32>("Add", (i32::MAX, 1)).unwrap(), i32::MIN);
 }
 
-#[test]
-fn sum_eight_takes_eight_mixed_parameters() {
-    let mut sb = simpleguest();
+fn sum_eight_takes_eight_mixed_parameters(guest: Guest) {
+    let mut sb = guest.sandbox();
     // 1 + 2 + 3 + 4 + 0.5 + 0.25 + 1 (true) + 3 (len "abc"): exact in binary.
     let sum: f64 = sb.call("SumEight", (1i32, 2u32, 3i64, 4u64, 0.5f32, 0.25f64, true, "abc".to_string())).unwrap();
     assert_eq!(sum, 14.75);
@@ -140,9 +131,8 @@ fn sum_eight_takes_eight_mixed_parameters() {
     assert_eq!(sum, -15.5);
 }
 
-#[test]
-fn concat12_takes_twelve_parameters_in_order() {
-    let mut sb = simpleguest();
+fn concat12_takes_twelve_parameters_in_order(guest: Guest) {
+    let mut sb = guest.sandbox();
     let s = |x: &str| x.to_string();
     let joined: String = sb
         .call(
@@ -157,18 +147,16 @@ fn concat12_takes_twelve_parameters_in_order() {
     assert_eq!(joined, "é🦀!");
 }
 
-#[test]
-fn single_value_and_one_tuple_are_the_same_call() {
-    let mut sb = simpleguest();
+fn single_value_and_one_tuple_are_the_same_call(guest: Guest) {
+    let mut sb = guest.sandbox();
     assert_eq!(sb.call::<i32>("EchoI32", 7).unwrap(), 7);
     assert_eq!(sb.call::<i32>("EchoI32", (7,)).unwrap(), 7);
     assert_eq!(sb.call::<String>("EchoString", "one".to_string()).unwrap(), "one");
     assert_eq!(sb.call::<String>("EchoString", ("one".to_string(),)).unwrap(), "one");
 }
 
-#[test]
-fn untyped_calls_round_trip_every_value_type() {
-    let mut sb = simpleguest();
+fn untyped_calls_round_trip_every_value_type(guest: Guest) {
+    let mut sb = guest.sandbox();
     let cases = [
         ("EchoI32", Value::I32(i32::MIN)),
         ("EchoU32", Value::U32(u32::MAX)),
@@ -195,4 +183,5 @@ fn untyped_calls_round_trip_every_value_type() {
         ),
         "{err:?}"
     );
+}
 }

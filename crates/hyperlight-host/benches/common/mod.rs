@@ -15,6 +15,7 @@ pub fn guest(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask guests` first", path.display()))
 }
 
+#[allow(dead_code)] // each bench binary uses part of this module
 /// kvm-limits medians of the test groups `tests` (its TESTS variable), in us, by
 /// whitespace-normalised row name. `None` when `KVM_LIMITS=off` or the tool fails
 /// (`KVM_LIMITS` may also name another copy of the script).

@@ -111,6 +111,9 @@ impl Drop for Machine {
         // Before the VM (and its interrupt flag) goes: handles must not touch it.
         self.interrupt.detach();
         crate::obs::sandboxes_live(false);
+        // What this tenant's last `out` left pending is judged against its own code,
+        // while it is still mapped (the next tenant's memory replaces it).
+        self.settle_completion();
         // No tenant's host region may reach the next one on this VM: the slots go
         // first, and a VM whose slot cannot be removed is closed, not pooled.
         let mut clean = true;
@@ -244,8 +247,31 @@ impl Machine {
         Ok(())
     }
 
+    /// Before the host sets vCPU state: lets the backend skip flushing what the last
+    /// `out` left pending when that cannot act on the new state.
+    ///
+    /// Hardware KVM completes a fast `out` at the next `KVM_RUN` by skipping the
+    /// instruction at RIP, but only while RIP is still the `out`'s; other paths (PVM's
+    /// emulator, string I/O) move RIP past the `out` before they exit and leave
+    /// nothing that looks at RIP. So if the instruction at the exit's RIP is not an
+    /// `out`, RIP was already moved and no completion can touch a RIP the host sets:
+    /// the flush (a `KVM_RUN`, ~6 us under PVM) is not needed. When the instruction
+    /// is (or may be) an `out`, or is not in guest memory, or a debugger may have
+    /// patched it, the backend flushes as before.
+    fn settle_completion(&mut self) {
+        if self.hook.is_some() {
+            return;
+        }
+        let Some(rip) = self.vm.pending_out_rip() else { return };
+        let mut code = [0u8; 15];
+        if self.mem.read(GuestAddr(rip), &mut code).is_ok() && !maybe_out_instruction(&code) {
+            self.vm.out_completion_is_inert();
+        }
+    }
+
     /// Puts the vCPU back where the guest waits for calls.
     pub(crate) fn reset_vcpu(&mut self) -> Result<(), CallError> {
+        self.settle_completion();
         if let Some((regs, sregs)) = &self.ready {
             self.vm.set_special_registers(sregs)?;
             self.vm.set_registers(regs)?;
@@ -275,6 +301,7 @@ impl Machine {
         vcpu: &VcpuState,
         ready: Option<(Registers, SpecialRegisters)>,
     ) -> Result<usize, SnapshotError> {
+        self.settle_completion();
         // Reading the log also starts a new one: from here on it counts writes made
         // after this restore.
         let dirty = self.vm.dirty_pages()?;
@@ -524,6 +551,20 @@ impl Machine {
             registers: Box::new(regs),
         }))
     }
+}
+
+/// Whether `code` (the bytes at an instruction pointer) may be an `out` or `outs`
+/// instruction: the opcode after any legacy prefixes and a REX prefix is one of
+/// E6, E7, EE, EF (out) or 6E, 6F (outs). Errs on the side of "may be".
+fn maybe_out_instruction(code: &[u8]) -> bool {
+    const PREFIXES: [u8; 11] = [0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65];
+    let mut bytes = code.iter().copied().skip_while(|b| PREFIXES.contains(b));
+    let Some(mut opcode) = bytes.next() else { return true };
+    if (0x40..=0x4f).contains(&opcode) {
+        let Some(next) = bytes.next() else { return true };
+        opcode = next;
+    }
+    matches!(opcode, 0xe6 | 0xe7 | 0xee | 0xef | 0x6e | 0x6f)
 }
 
 /// Memory slot of host-region reservation `i` (slot 0 is guest memory).

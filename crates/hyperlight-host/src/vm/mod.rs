@@ -236,6 +236,15 @@ pub(crate) trait Backend: Send + fmt::Debug {
     unsafe fn map_region(&mut self, slot: u32, gpa: u64, host_addr: u64, size: u64) -> Result<(), HypervisorError>;
     /// Removes memory slot `slot` (a no-op if it holds nothing).
     fn unmap_region(&mut self, slot: u32) -> Result<(), HypervisorError>;
+    /// Where the last exit's `out` was, if it may have left a completion that skips
+    /// the instruction at that RIP (see `Machine::settle_completion`).
+    fn pending_out_rip(&self) -> Option<u64> {
+        None
+    }
+    /// The instruction at [`pending_out_rip`](Backend::pending_out_rip) is not an
+    /// `out`, so the hypervisor already moved RIP past the one that exited: nothing it
+    /// left pending can act on a RIP the host sets, and no flush is needed for it.
+    fn out_completion_is_inert(&mut self) {}
     /// Whether a dropped sandbox may park this VM in the pool for reuse.
     fn poolable(&self) -> bool {
         true

@@ -263,6 +263,12 @@ impl Backend for ThreadedVm {
     fn poolable(&self) -> bool {
         self.inner.poolable()
     }
+    fn pending_out_rip(&self) -> Option<u64> {
+        self.inner.pending_out_rip()
+    }
+    fn out_completion_is_inert(&mut self) {
+        self.inner.out_completion_is_inert()
+    }
     fn as_threaded(&self) -> Option<&ThreadedVm> {
         Some(self)
     }

@@ -85,3 +85,67 @@ pub fn assert_works(sandbox: &mut Sandbox) {
     let v: i32 = sandbox.call("EchoI32", 0x5eed_i32).expect("EchoI32 after a failed call");
     assert_eq!(v, 0x5eed, "EchoI32 after a failed call");
 }
+
+/// The two test guests with the same functions by the same names: `simpleguest`, in
+/// Rust, and `c-simpleguest`, in C on the C API. The behaviour tests run every body
+/// against both ([`both_guests!`]), so that the two can never drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guest {
+    /// `guests/simpleguest`.
+    Rust,
+    /// `guests/c-simpleguest`.
+    C,
+}
+
+impl Guest {
+    /// The built guest's file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Guest::Rust => "simpleguest",
+            Guest::C => "c-simpleguest",
+        }
+    }
+
+    /// The path of the built guest (see [`guest_path`]).
+    pub fn path(self) -> PathBuf {
+        guest_path(self.name())
+    }
+
+    /// A sandbox of this guest with the default configuration.
+    pub fn sandbox(self) -> Sandbox {
+        build(builder(), self.name())
+    }
+
+    /// A sandbox of this guest from `builder`.
+    pub fn build(self, builder: SandboxBuilder) -> Sandbox {
+        build(builder, self.name())
+    }
+}
+
+// Not every test binary uses it.
+#[allow(unused_macros)]
+/// Runs each test body against both test guests: `fn name(guest: Guest) { ... }`
+/// becomes the tests `name::rust` and `name::c`.
+macro_rules! both_guests {
+    ($($(#[$meta:meta])* fn $name:ident($guest:ident: Guest) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            // A test's body: clippy allows unwrap in #[test] functions, and this is one.
+            #[allow(clippy::unwrap_used)]
+            fn body($guest: crate::common::Guest) $body
+
+            #[test]
+            fn rust() {
+                body(crate::common::Guest::Rust)
+            }
+
+            #[test]
+            fn c() {
+                body(crate::common::Guest::C)
+            }
+        }
+    )*};
+}
