@@ -1,4 +1,4 @@
-//! Guest logging: the `log` facade's logger, and [`log`] / [`log_at`] for callers
+//! Guest logging: the `log` facade's logger, and [`log()`] / [`log_at`] for callers
 //! without the facade (C guests).
 //!
 //! A record goes to the host as one call of
@@ -71,7 +71,7 @@ pub fn log(level: LogLevel, message: &str) {
     log_at(level, message, "", at.file(), at.line());
 }
 
-/// [`log`] with the source location given: the module path, file and line the
+/// [`log()`] with the source location given: the module path, file and line the
 /// record is attributed to.
 pub fn log_at(level: LogLevel, message: &str, module: &str, file: &str, line: u32) {
     if enabled(level) {
