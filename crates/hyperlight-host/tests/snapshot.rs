@@ -63,6 +63,43 @@ fn a_guest_that_scribbles_everywhere_comes_back_exactly() {
     }
 }
 
+#[test]
+fn a_restore_puts_back_every_fpu_register_selector_and_flag() {
+    // The FPU state comes back through the guest's own fxrstor/xrstor from the host's
+    // restore pages (or KVM_SET_XSAVE where that cannot run): either way, after a
+    // guest that wrote every x87 and SSE register, MXCSR, the x87 control word and
+    // stack, the data selectors and DF, the next call sees the snapshot's state, on
+    // a restore, in a twin and in the next sandbox on the same pooled VM.
+    hyperlight_host::set_vm_pool_capacity(4);
+    let mut sb = build(common::builder(), "hostileguest");
+    let snap = sb.snapshot().unwrap();
+    let clean: Vec<u8> = sb.call("FpuState", ()).unwrap();
+    assert_eq!(clean.len(), 512 + 8 + 8);
+    for round in 0..3 {
+        sb.restore(&snap).unwrap();
+        assert!(sb.call::<()>("Scribble", ()).is_err());
+        // The state a scribble leaves is visible (the probe can see a difference).
+        if round == 0 {
+            let dirty = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap().call::<Vec<u8>>("FpuState", ());
+            assert_eq!(dirty.unwrap(), clean, "a twin starts from the snapshot");
+        }
+        sb.restore(&snap).unwrap();
+        assert_eq!(sb.call::<Vec<u8>>("FpuState", ()).unwrap(), clean, "round {round}");
+        // Two restores in a row, and a snapshot between a restore and the next run.
+        sb.restore(&snap).unwrap();
+        let again = sb.snapshot().unwrap();
+        sb.restore(&snap).unwrap();
+        sb.restore(&again).unwrap();
+        assert_eq!(sb.call::<Vec<u8>>("FpuState", ()).unwrap(), clean, "round {round}, snapshot of a restore");
+    }
+    // A tenant that scribbled and left: the next sandbox on its VM sees nothing of it.
+    sb.restore(&snap).unwrap();
+    assert!(sb.call::<()>("Scribble", ()).is_err());
+    drop(sb);
+    let mut next = Sandbox::from_snapshot(&snap, HostFunctions::new()).unwrap();
+    assert_eq!(next.call::<Vec<u8>>("FpuState", ()).unwrap(), clean);
+}
+
 both_guests! {
     fn every_twin_and_every_restore_gets_fresh_randomness(guest: Guest) {
         // A guest whose memory is one snapshot's must not replay one tenant's random

@@ -4,6 +4,10 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::vec::Vec;
+
 use hyperlight_guest::{boot_info, register_function};
 
 hyperlight_guest::main!(init);
@@ -60,6 +64,7 @@ fn init() {
     register_function("Echo", |x: u32| x);
     // Tries to keep state across a restore: writes over everything it can reach.
     register_function("Scribble", scribble);
+    register_function("FpuState", fpu_state);
     // Many host calls of garbage in one guest call: the first one ends the call.
     register_function("LoopOnExits", |n: u32| {
         for _ in 0..n {
@@ -97,7 +102,7 @@ fn garbage(bytes: &[u8], port: u16) {
 static mut SCRIBBLE_DATA: [u8; 8192] = [1; 8192];
 
 /// Writes garbage over the heap, the stack below this frame, both call buffers, a
-/// static of the image and %xmm0, then reports "ready" with garbage in the output
+/// static of the image, every x87 and SSE register, the data selectors and DF, then reports "ready" with garbage in the output
 /// buffer. Everything it touched must be undone by a restore.
 fn scribble() {
     let Some(info) = boot_info() else { return };
@@ -116,11 +121,55 @@ fn scribble() {
     fill(info.input_buffer, info.input_buffer_size, 0x5b);
     // SAFETY: single-threaded guest; a raw pointer write to its own static.
     unsafe { core::ptr::write_bytes(core::ptr::addr_of_mut!(SCRIBBLE_DATA).cast::<u8>(), 0x5c, 8192) };
-    // SAFETY: writes only %xmm0, declared clobbered.
-    unsafe { core::arch::asm!("movq xmm0, {0}", in(reg) 0x5d5d_5d5d_u64, out("xmm0") _, options(nomem, nostack)) };
     fill(info.heap_base, info.heap_size, 0x5e);
     fill(info.output_buffer, info.output_buffer_size, 0x5f);
+    // Every x87 and SSE register, the control words and the x87 stack, the data
+    // segment selectors and the direction flag. The guest is soft-float: no compiled
+    // code of it uses any of these, and it never returns from here.
+    let junk: [u64; 2] = [0x5d5d_5d5d_5d5d_5d5d, 0xa5a5_a5a5_a5a5_a5a5];
+    let mxcsr: u32 = 0x7f80 | (3 << 13); // every exception masked, round toward zero
+    let fcw: u16 = 0x0c7f; // round toward zero
+                           // SAFETY: loads from the locals above into registers no compiled code here uses;
+                           // null data selectors are allowed at CPL3 in 64-bit mode.
+    unsafe {
+        core::arch::asm!(
+            "movdqu xmm0, [{j}]", "movdqu xmm1, [{j}]", "movdqu xmm2, [{j}]", "movdqu xmm3, [{j}]",
+            "movdqu xmm4, [{j}]", "movdqu xmm5, [{j}]", "movdqu xmm6, [{j}]", "movdqu xmm7, [{j}]",
+            "movdqu xmm8, [{j}]", "movdqu xmm9, [{j}]", "movdqu xmm10, [{j}]", "movdqu xmm11, [{j}]",
+            "movdqu xmm12, [{j}]", "movdqu xmm13, [{j}]", "movdqu xmm14, [{j}]", "movdqu xmm15, [{j}]",
+            "ldmxcsr [{m}]", "fldcw [{f}]", "fld1", "fldpi", "fldl2e",
+            "xor eax, eax", "mov ds, ax", "mov es, ax", "mov fs, ax", "mov gs, ax",
+            "std",
+            j = in(reg) junk.as_ptr(), m = in(reg) &mxcsr, f = in(reg) &fcw,
+            out("eax") _,
+            options(nostack),
+        )
+    };
     // The heap is garbage now: no allocation from here on. Say "ready" with garbage.
     // SAFETY: `out` to a user port hands control to the host.
     unsafe { core::arch::asm!("out dx, al", in("dx") READY, in("al") 0u8, options(nostack)) };
+}
+
+/// The x87 and SSE state as `fxsave64` writes it (512 bytes), then the DS, ES, FS
+/// and GS selectors and RFLAGS: what a restore must put back for every tenant.
+fn fpu_state() -> Vec<u8> {
+    #[repr(C, align(16))]
+    struct Area([u8; 512]);
+    let mut area = Area([0; 512]);
+    let (ds, es, fs, gs): (u16, u16, u16, u16);
+    let flags: u64;
+    // SAFETY: fxsave64 writes 512 bytes into the 16-aligned local; the rest reads
+    // registers.
+    unsafe {
+        core::arch::asm!("fxsave64 [{0}]", in(reg) area.0.as_mut_ptr(), options(nostack));
+        core::arch::asm!("mov {0:x}, ds", "mov {1:x}, es", "mov {2:x}, fs", "mov {3:x}, gs",
+            out(reg) ds, out(reg) es, out(reg) fs, out(reg) gs, options(nomem, nostack));
+        core::arch::asm!("pushfq", "pop {0}", out(reg) flags, options(nomem));
+    }
+    let mut out = area.0.to_vec();
+    for sel in [ds, es, fs, gs] {
+        out.extend_from_slice(&sel.to_le_bytes());
+    }
+    out.extend_from_slice(&flags.to_le_bytes());
+    out
 }

@@ -8,6 +8,8 @@
 //! | page 0 | none | unmapped, so a null dereference faults |
 //! | ELF image | per segment (R, RW, RX) | at its link address (ET_EXEC) or at [`PIE_BASE`] |
 //! | boot information | read | one page, see `hyperlight_common::boot` |
+//! | restore code | read, execute | the host's FPU restore sequence, see `vm/fpu_restore.rs` |
+//! | restore state | read | the snapshot's XSAVE area, for that sequence |
 //! | input buffer | read/write | host to guest messages |
 //! | output buffer | read/write | guest to host messages |
 //! | heap | read/write | |
@@ -16,9 +18,9 @@
 //! | system pages | none (supervisor only) | GDT and TSS, IDT, exception stubs, exception stack |
 //! | page tables | not mapped | walked by the MMU by physical address only |
 //!
-//! Nothing user-accessible is executable except the image's code segments, and no page
-//! is both writable and executable unless the ELF puts code and writable data on the
-//! same page.
+//! Nothing user-accessible is executable except the image's code segments and the
+//! host's restore code (read-only), and no page is both writable and executable unless
+//! the ELF puts code and writable data on the same page.
 
 use std::fmt;
 
@@ -128,6 +130,11 @@ pub(crate) struct Layout {
     /// Where the guest starts.
     pub entry: GuestAddr,
     pub boot_info: GuestAddr,
+    /// The host's FPU restore sequence and the registers it reloads (one page, user
+    /// read and execute; see `vm/fpu_restore.rs`).
+    pub restore_code: GuestAddr,
+    /// The XSAVE area that sequence loads (one page, user read-only).
+    pub restore_state: GuestAddr,
     /// The guest's random seed, in the boot information page (see `BootInfo::seed`).
     pub seed: GuestAddr,
     /// The table of host regions, in the boot information page (`BootInfo::regions`).
@@ -208,6 +215,8 @@ impl Layout {
             Ok(at)
         };
         let boot_info = take(PAGE_SIZE)?;
+        let restore_code = take(PAGE_SIZE)?;
+        let restore_state = take(PAGE_SIZE)?;
         let input_buffer = take(config.input_buffer_size)?;
         let output_buffer = take(config.output_buffer_size)?;
         let heap_size = page_up(config.heap_size).ok_or(too_large(u64::MAX))?;
@@ -240,6 +249,16 @@ impl Layout {
             Mapping {
                 start: boot_info,
                 end: boot_info + PAGE_SIZE,
+                flags: PageFlags { user: true, writable: false, executable: false },
+            },
+            Mapping {
+                start: restore_code,
+                end: restore_code + PAGE_SIZE,
+                flags: PageFlags { user: true, writable: false, executable: true },
+            },
+            Mapping {
+                start: restore_state,
+                end: restore_state + PAGE_SIZE,
                 flags: PageFlags { user: true, writable: false, executable: false },
             },
             Mapping { start: input_buffer, end: heap + heap_size, flags: user_rw },
@@ -280,6 +299,8 @@ impl Layout {
             bias,
             entry: GuestAddr(image.entry.wrapping_add(bias)),
             boot_info: GuestAddr(boot_info),
+            restore_code: GuestAddr(restore_code),
+            restore_state: GuestAddr(restore_state),
             seed: GuestAddr(boot_info + SEED_OFFSET),
             region_table: GuestAddr(boot_info + REGION_TABLE_OFFSET),
             regions,
@@ -324,7 +345,7 @@ impl Layout {
     /// The rules isolation rests on, checked on every layout (a snapshot file's too)
     /// rather than trusted: the supervisor's pages (GDT and TSS, IDT, stubs, exception
     /// stack) are mapped supervisor-only with their own permissions and overlap no user
-    /// page; the page tables and page 0 are not mapped at all; the boot page is
+    /// page; the page tables and page 0 are not mapped at all; the boot page and the restore pages are
     /// read-only; mappings are sorted, disjoint and inside memory.
     fn check_invariants(&self) -> Result<(), LayoutError> {
         let broken = |what: &'static str| Err(LayoutError::Invariant { what });
@@ -364,6 +385,18 @@ impl Layout {
         let boot = self.mappings.iter().find(|m| m.start <= self.boot_info.0 && self.boot_info.0 < m.end);
         if boot.is_none_or(|m| m.flags.writable || m.flags.executable) {
             return broken("the boot information page is read-only to the guest");
+        }
+        let user_page = |start: u64, executable: bool| {
+            self.mappings.iter().any(|m| {
+                m.start == start
+                    && m.end == start + PAGE_SIZE
+                    && m.flags == PageFlags { user: true, writable: false, executable }
+            })
+        };
+        if !(user_page(self.restore_code.0, true) && user_page(self.restore_state.0, false))
+            || self.restore_state.0 != self.restore_code.0 + PAGE_SIZE
+        {
+            return broken("the restore pages are the host's: read-only to the guest, adjacent");
         }
         if self.tss.0 != self.gdt.0 + TSS_OFFSET || self.page_plan.end() != self.memory_size {
             return broken("the TSS in the GDT page, the page tables at the end of memory");

@@ -219,11 +219,15 @@ impl<T> Sandbox<T> {
         span: &Span,
     ) -> Result<Sandbox<T>, SnapshotError> {
         let s = &snapshot.inner;
-        let pooled = pool::take(s.layout.memory_size, s.config.seccomp);
+        let pooled = pool::take(s.layout.memory_size, s.config.seccomp, s.image.id());
         span.record_bool("pooled", pooled.is_some());
-        let (mut vm, mem) = match pooled {
+        let (vm, mem) = match pooled {
             Some(mut pooled) => {
-                pooled.mem.rebase(&s.image).map_err(SnapshotError::Memory)?;
+                // A VM kept with its memory a view of this very image (reset to it when
+                // pooled) needs no new mapping: what its guests touched stays mapped.
+                if pooled.mem.image().is_none_or(|i| i.id() != s.image.id()) {
+                    pooled.mem.rebase(&s.image).map_err(SnapshotError::Memory)?;
+                }
                 // Forget what the VM's previous guest wrote.
                 pooled.vm.dirty_pages()?;
                 (pooled.vm, pooled.mem)
@@ -237,7 +241,6 @@ impl<T> Sandbox<T> {
                 (vm, mem)
             }
         };
-        vm.set_vcpu_state(&s.vcpu)?;
         let parts = Parts {
             shape: s.shape.clone(),
             layout: s.layout.clone(),
@@ -247,6 +250,7 @@ impl<T> Sandbox<T> {
             log_level: s.log_level,
         };
         let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, state, s.ready)?;
+        sandbox.machine().set_restored_state(&s.vcpu)?;
         sandbox.set_function_table(s.functions.clone());
         sandbox.set_call_metrics(Arc::clone(&s.call_metrics));
         sandbox.machine().reseed()?;

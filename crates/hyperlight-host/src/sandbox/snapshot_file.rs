@@ -3,7 +3,7 @@
 //! ```text
 //! offset  size  content
 //! 0       8     magic "HLSNAP\0\0"
-//! 8       4     format version, u32 little-endian (SNAPSHOT_FORMAT_VERSION, now 2)
+//! 8       4     format version, u32 little-endian (SNAPSHOT_FORMAT_VERSION, now 3)
 //! 12      4     header length H, u32 little-endian
 //! 16      8     file length, u64 little-endian (so truncation is reported as such)
 //! 24      H     header: postcard encoding of the records in `snapshot_record.rs`
@@ -42,13 +42,13 @@ use crate::sandbox::snapshot::{Snapshot, SnapshotInner};
 use crate::sandbox::snapshot_record::{
     ConfigRecord, HeaderRecord, ImageRecord, RegionRecord, UserStateRecord, VcpuRecord,
 };
-use crate::vm::cpu;
+use crate::vm::{cpu, fpu_restore};
 
 /// The first bytes of every snapshot file.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"HLSNAP\0\0";
 
 /// The version of the snapshot file format this library writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
 
 const PREFIX: usize = 24;
 const PAGE: usize = 4096;
@@ -198,6 +198,7 @@ impl Snapshot {
             at += len;
         }
         cpu::write_system_pages(&layout, &mut mem).map_err(SnapshotFileError::OutOfBounds)?;
+        fpu_restore::write_pages(&layout, &vcpu, &mut mem).map_err(SnapshotFileError::OutOfBounds)?;
         layout.page_plan.write(&mut mem).map_err(SnapshotFileError::OutOfBounds)?;
         let image = mem.freeze(&[]).map_err(SnapshotFileError::Memory)?;
         drop(mem);

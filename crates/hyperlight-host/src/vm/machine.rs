@@ -27,6 +27,7 @@ use crate::mem::host_region::{HostRegion, RegionAccess};
 use crate::mem::image::Image;
 use crate::mem::layout::{GuestAddr, Layout};
 use crate::mem::memory::{GuestMemory, OutOfBounds};
+use crate::vm::fpu_restore;
 use crate::vm::frames::Frames;
 use crate::vm::interrupt::{Deadline, Interrupt, InterruptSignalError, StopReason};
 use crate::vm::pool::{self, Pooled};
@@ -104,6 +105,12 @@ pub(crate) struct Machine {
     exits: u64,
     /// The guest log level last written into the boot information, if known.
     log_level_word: Option<u32>,
+    /// The state the last restore set, while the guest has not run since: the vCPU's
+    /// RIP is then the FPU restore sequence's and its XSAVE area still the last
+    /// tenant's, so this is the vCPU state (see `vm/fpu_restore.rs`).
+    unrun: Option<VcpuState>,
+    /// The allocation of the last `unrun`, kept for the next restore.
+    spare: Option<VcpuState>,
 }
 
 impl Drop for Machine {
@@ -158,6 +165,8 @@ impl Machine {
             sandbox_id,
             exits: 0,
             log_level_word: None,
+            unrun: None,
+            spare: None,
         })
     }
 
@@ -188,6 +197,14 @@ impl Machine {
 
     /// Lets `hook` see every exit from now on.
     pub(crate) fn set_hook(&mut self, hook: Box<dyn ExitHook>) {
+        // A debugger sees the guest's own RIP: a restore its guest has not finished
+        // is completed by the backend instead.
+        if let Some(state) = self.unrun.take() {
+            // On failure the sequence still runs first and loads the same state.
+            if self.vm.set_vcpu_state(&state).is_err() {
+                self.unrun = Some(state);
+            }
+        }
         self.hook = Some(hook);
     }
 
@@ -281,11 +298,40 @@ impl Machine {
 
     /// Freezes guest memory into an image (see `GuestMemory::freeze`) and reads the
     /// whole vCPU state: what a snapshot is.
+    ///
+    /// The image carries the FPU restore pages for that state, so that a restore to
+    /// it needs no `KVM_SET_XSAVE` (`vm/fpu_restore.rs`).
     pub(crate) fn freeze(&mut self) -> Result<(Arc<Image>, VcpuState), SnapshotError> {
+        let vcpu = match &self.unrun {
+            Some(state) => state.clone(),
+            None => self.vm.vcpu_state()?,
+        };
+        fpu_restore::write_pages(&self.layout, &vcpu, &mut self.mem)
+            .map_err(|e| SnapshotError::Memory(std::io::Error::other(e)))?;
         let dirty = self.vm.dirty_pages()?;
         let image = self.mem.freeze(&dirty).map_err(SnapshotError::Memory)?;
-        let vcpu = self.vm.vcpu_state()?;
         Ok((image, vcpu))
+    }
+
+    /// Sets the vCPU to `vcpu`, a snapshot's state whose image (now guest memory)
+    /// holds its FPU restore pages: through the guest's own restore sequence where
+    /// it can run, else wholly by the backend.
+    pub(crate) fn set_restored_state(&mut self, vcpu: &VcpuState) -> Result<(), HypervisorError> {
+        let entry = if self.hook.is_none() { fpu_restore::entry(&self.layout, vcpu) } else { None };
+        let Some(entry) = entry else {
+            self.unrun = None;
+            return self.vm.set_vcpu_state(vcpu);
+        };
+        self.vm.set_vcpu_state_but_fpu(vcpu, entry.0)?;
+        let mut state = self.spare.take().or_else(|| self.unrun.take()).unwrap_or_else(|| vcpu.clone());
+        state.regs = vcpu.regs;
+        state.sregs = vcpu.sregs;
+        state.xsave.clear();
+        state.xsave.extend_from_slice(&vcpu.xsave);
+        state.debug = vcpu.debug;
+        state.xcr0 = vcpu.xcr0;
+        self.unrun = Some(state);
+        Ok(())
     }
 
     /// Puts memory and the vCPU back as `image` and `vcpu` have them (a restore), and
@@ -311,7 +357,7 @@ impl Machine {
             self.mem.rebase(image).map_err(SnapshotError::Memory)?;
             0
         };
-        self.vm.set_vcpu_state(vcpu)?;
+        self.set_restored_state(vcpu)?;
         self.ready = ready;
         // The boot page is the image's again: its log level is the snapshot's.
         self.log_level_word = None;
@@ -389,6 +435,10 @@ impl Machine {
         loop {
             self.with_hook(Ok(()), |hook, m| hook.before_run(m))?;
             self.exits += 1;
+            // From this run on the vCPU holds the restored state itself.
+            if let Some(state) = self.unrun.take() {
+                self.spare = Some(state);
+            }
             let exit = self.vm.run()?;
             let Some(exit) = self.with_hook(Ok(Some(exit.clone())), |hook, m| hook.on_exit(m, exit))? else {
                 continue;

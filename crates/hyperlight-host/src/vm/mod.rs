@@ -13,6 +13,7 @@ pub(crate) mod cpu;
 pub(crate) mod debug_regs;
 #[cfg(test)]
 pub(crate) mod fake;
+pub(crate) mod fpu_restore;
 pub(crate) mod frames;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
@@ -222,6 +223,13 @@ pub(crate) trait Backend: Send + fmt::Debug {
     fn vcpu_state(&mut self) -> Result<VcpuState, HypervisorError>;
     /// Sets the whole vCPU state.
     fn set_vcpu_state(&mut self, state: &VcpuState) -> Result<(), HypervisorError>;
+    /// Sets the whole vCPU state but the XSAVE area, with RIP at `rip` instead of the
+    /// state's: for a restore whose guest loads that area itself (`vm/fpu_restore.rs`).
+    fn set_vcpu_state_but_fpu(&mut self, state: &VcpuState, rip: u64) -> Result<(), HypervisorError> {
+        let mut state = state.clone();
+        state.regs.rip = rip;
+        self.set_vcpu_state(&state)
+    }
     /// The pages (guest physical page numbers) the guest wrote since the last call,
     /// and starts a new log.
     fn dirty_pages(&mut self) -> Result<Vec<u64>, HypervisorError>;

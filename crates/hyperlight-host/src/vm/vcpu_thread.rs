@@ -250,6 +250,9 @@ impl Backend for ThreadedVm {
     fn set_vcpu_state(&mut self, state: &VcpuState) -> Result<(), HypervisorError> {
         self.inner.set_vcpu_state(state)
     }
+    fn set_vcpu_state_but_fpu(&mut self, state: &VcpuState, rip: u64) -> Result<(), HypervisorError> {
+        self.inner.set_vcpu_state_but_fpu(state, rip)
+    }
     fn dirty_pages(&mut self) -> Result<Vec<u64>, HypervisorError> {
         self.inner.dirty_pages()
     }

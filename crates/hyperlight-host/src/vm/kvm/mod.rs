@@ -214,6 +214,39 @@ impl KvmVm {
         Ok(())
     }
 
+    /// [`Backend::set_vcpu_state`], with the XSAVE area set only if `fpu`, and RIP
+    /// at `rip`.
+    fn put_vcpu_state(&mut self, state: &VcpuState, fpu: bool, rip: u64) -> Result<(), HypervisorError> {
+        let invalid = |operation| HypervisorError::Operation {
+            operation,
+            source: io::Error::new(io::ErrorKind::InvalidInput, "malformed vCPU state"),
+        };
+        if state.xsave.len() != 4096 {
+            return Err(invalid("KVM_SET_XSAVE"));
+        }
+        self.flush_before_rip(rip)?;
+        self.set_special_registers(&state.sregs)?;
+        if state.xcr0 != 0 && self.xcr0_set != Some(state.xcr0) {
+            self.set_xcr0(state.xcr0)?;
+        }
+        if fpu {
+            let mut xsave = kvm_xsave::default();
+            for (w, b) in xsave.region.iter_mut().zip(state.xsave.chunks_exact(4)) {
+                *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            // SAFETY: `xsave` is a plain kvm_xsave of the legacy 4 KiB size, the size
+            // KVM_SET_XSAVE reads when no larger XSAVE size was enabled on this VM.
+            unsafe { self.vcpu.set_xsave(&xsave) }.map_err(op("KVM_SET_XSAVE"))?;
+        }
+        let d = kvm_debugregs { db: state.debug.db, dr6: state.debug.dr6, dr7: state.debug.dr7, ..Default::default() };
+        if self.debug_set != Some(state.debug) {
+            self.debug_set = None;
+            self.vcpu.set_debug_regs(&d).map_err(op("KVM_SET_DEBUGREGS"))?;
+            self.debug_set = Some(state.debug);
+        }
+        self.set_registers(&Registers { rip, ..state.regs })
+    }
+
     /// Completes what the last exit left pending before the vCPU gets RIP `rip`, if
     /// the completion could act on it.
     ///
@@ -367,32 +400,11 @@ impl Backend for KvmVm {
     }
 
     fn set_vcpu_state(&mut self, state: &VcpuState) -> Result<(), HypervisorError> {
-        let invalid = |operation| HypervisorError::Operation {
-            operation,
-            source: io::Error::new(io::ErrorKind::InvalidInput, "malformed vCPU state"),
-        };
-        if state.xsave.len() != 4096 {
-            return Err(invalid("KVM_SET_XSAVE"));
-        }
-        self.flush_before_rip(state.regs.rip)?;
-        self.set_special_registers(&state.sregs)?;
-        if state.xcr0 != 0 && self.xcr0_set != Some(state.xcr0) {
-            self.set_xcr0(state.xcr0)?;
-        }
-        let mut xsave = kvm_xsave::default();
-        for (w, b) in xsave.region.iter_mut().zip(state.xsave.chunks_exact(4)) {
-            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
-        // SAFETY: `xsave` is a plain kvm_xsave of the legacy 4 KiB size, the size
-        // KVM_SET_XSAVE reads when no larger XSAVE size was enabled on this VM.
-        unsafe { self.vcpu.set_xsave(&xsave) }.map_err(op("KVM_SET_XSAVE"))?;
-        let d = kvm_debugregs { db: state.debug.db, dr6: state.debug.dr6, dr7: state.debug.dr7, ..Default::default() };
-        if self.debug_set != Some(state.debug) {
-            self.debug_set = None;
-            self.vcpu.set_debug_regs(&d).map_err(op("KVM_SET_DEBUGREGS"))?;
-            self.debug_set = Some(state.debug);
-        }
-        self.set_registers(&state.regs)
+        self.put_vcpu_state(state, true, state.regs.rip)
+    }
+
+    fn set_vcpu_state_but_fpu(&mut self, state: &VcpuState, rip: u64) -> Result<(), HypervisorError> {
+        self.put_vcpu_state(state, false, rip)
     }
 
     unsafe fn map_region(&mut self, slot: u32, gpa: u64, host_addr: u64, size: u64) -> Result<(), HypervisorError> {
