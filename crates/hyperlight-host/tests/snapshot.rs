@@ -64,6 +64,27 @@ fn a_guest_that_scribbles_everywhere_comes_back_exactly() {
 }
 
 #[test]
+fn restores_stay_exact_while_the_dirty_log_learns_hot_pages() {
+    // Pages written after every restore stay writable and are copied back every time
+    // (vm/kvm/dirty.rs); the others are write-protected again. Across enough cycles
+    // for pages to become hot, be re-learnt (every 64 reads) and stop being written,
+    // every restore still brings back every page.
+    let mut sb = common::simpleguest();
+    let snap = sb.snapshot().unwrap();
+    for round in 0..150u32 {
+        assert_eq!(sb.call::<u64>("Counter", ()).unwrap(), 1, "round {round}");
+        if round % 7 == 0 {
+            // Now and then a burst of other pages, hot for a while, then not written.
+            assert_eq!(sb.call::<u64>("Hoard", (20u32, 4096u64)).unwrap(), 20);
+        }
+        sb.restore(&snap).unwrap();
+        assert_eq!(sb.call::<u64>("HoardCount", ()).unwrap(), 0, "round {round}");
+        assert_eq!(sb.call::<u64>("ReadCounter", ()).unwrap(), 0, "round {round}");
+        sb.restore(&snap).unwrap();
+    }
+}
+
+#[test]
 fn a_restore_puts_back_every_fpu_register_selector_and_flag() {
     // The FPU state comes back through the guest's own fxrstor/xrstor from the host's
     // restore pages (or KVM_SET_XSAVE where that cannot run): either way, after a

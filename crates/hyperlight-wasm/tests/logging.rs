@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hyperlight_host::LogLevel;
 use hyperlight_wasm::WasmSandbox;
@@ -46,8 +46,17 @@ impl<S: Subscriber> Layer<S> for Capture {
     }
 }
 
+/// Tracing callsites cache their interest process-wide: a callsite first reached on
+/// a thread with no subscriber (the other test) while this one's subscriber is being
+/// set up can keep a stale "never". The tests of this file run one at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 #[test]
 fn env_log_and_stderr_lines_are_guest_records() {
+    let _serial = serial();
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     tracing::subscriber::with_default(subscriber, || {
@@ -72,6 +81,7 @@ fn env_log_and_stderr_lines_are_guest_records() {
 
 #[test]
 fn without_stderr_to_log_stderr_stays_a_stream() {
+    let _serial = serial();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     let builder = WasmSandbox::builder().stderr(move |b| sink.lock().expect("lock").extend_from_slice(b));

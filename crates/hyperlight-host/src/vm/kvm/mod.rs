@@ -18,7 +18,9 @@ use crate::vm::{
     Backend, DebugRegisters, HypervisorError, Registers, SpecialRegisters, UnhandledExit, VcpuState, VmExit,
 };
 
+mod dirty;
 mod regs;
+use dirty::DirtyLog;
 use regs::Synced;
 
 const DEVICE: &str = "/dev/kvm";
@@ -134,6 +136,8 @@ pub(crate) struct KvmVm {
     synced: Synced,
     /// Memory slots of host regions that exist now (slot 0, guest memory, always).
     region_slots: std::collections::BTreeSet<u32>,
+    /// Slot 0's dirty log.
+    dirty: DirtyLog,
 }
 
 impl KvmVm {
@@ -141,6 +145,7 @@ impl KvmVm {
     pub(crate) fn new(mem: &GuestMemory) -> Result<KvmVm, HypervisorError> {
         let sys = system()?;
         let vm = sys.kvm.create_vm().map_err(op("KVM_CREATE_VM"))?;
+        let dirty = DirtyLog::enable(&vm);
         // Dirty logging from the start: restore copies back exactly the pages the
         // guest wrote. It costs nothing until the log is read (pages are then
         // write-protected again, and the next write to each faults once).
@@ -174,6 +179,7 @@ impl KvmVm {
             out_inert: false,
             synced,
             region_slots: std::collections::BTreeSet::new(),
+            dirty,
         })
     }
 }
@@ -438,17 +444,7 @@ impl Backend for KvmVm {
     }
 
     fn dirty_pages(&mut self) -> Result<Vec<u64>, HypervisorError> {
-        let bitmap = self.vm.get_dirty_log(0, self.memory_size).map_err(op("KVM_GET_DIRTY_LOG"))?;
-        let mut pages = Vec::new();
-        for (i, word) in bitmap.iter().enumerate() {
-            let mut w = *word;
-            while w != 0 {
-                let bit = u64::from(w.trailing_zeros());
-                pages.push(i as u64 * 64 + bit);
-                w &= w - 1;
-            }
-        }
-        Ok(pages)
+        self.dirty.read(&self.vm, self.memory_size)
     }
 
     fn set_xcr0(&mut self, xcr0: u64) -> Result<(), HypervisorError> {
