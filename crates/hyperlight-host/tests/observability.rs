@@ -40,6 +40,8 @@ struct SeenSpan {
 struct Seen {
     events: Arc<Mutex<Vec<SeenEvent>>>,
     spans: Arc<Mutex<Vec<(u64, SeenSpan)>>>,
+    /// Span names in the order the spans closed.
+    closed: Arc<Mutex<Vec<&'static str>>>,
 }
 
 impl Seen {
@@ -55,7 +57,11 @@ impl Seen {
     fn spans_named(&self, name: &str) -> Vec<SeenSpan> {
         self.spans().into_iter().filter(|s| s.name == name).collect()
     }
+    fn closed(&self) -> Vec<&'static str> {
+        self.closed.lock().expect("lock").clone()
+    }
     fn clear(&self) {
+        self.closed.lock().expect("lock").clear();
         self.events.lock().expect("lock").clear();
         self.spans.lock().expect("lock").clear();
     }
@@ -87,6 +93,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Seen {
         // Ids are reused once a span closes: the last span with the id is the one.
         if let Some((_, s)) = spans.iter_mut().rev().find(|(i, _)| *i == id.into_u64()) {
             values.record(&mut Fields(&mut s.fields));
+        }
+    }
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(&id) {
+            self.closed.lock().expect("lock").push(span.name());
         }
     }
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -252,6 +263,10 @@ fn every_operation_has_its_span() {
             assert_eq!(s.parent.as_deref(), Some("build"), "{child}");
         }
         assert!(seen.spans_named("memory")[0].fields["memory_size"].parse::<u64>().expect("size") > 0);
+        // Each step's span ends with the step (an exporter's durations are open to close).
+        let steps = ["elf_parse", "memory", "vm_create", "guest_init", "build"];
+        let order: Vec<&str> = seen.closed().into_iter().filter(|n| steps.contains(n)).collect();
+        assert_eq!(order, steps);
 
         seen.clear();
         assert_eq!(sb.call::<i32>("CallHostAdd", (2, 3)).expect("call"), 5);

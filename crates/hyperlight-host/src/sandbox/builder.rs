@@ -251,6 +251,8 @@ impl<T: 'static> SandboxBuilder<T> {
         let span = Span::elf_parse(bytes.len());
         let image = span.in_scope(|| ElfImage::parse(bytes));
         span.record_result(&image);
+        // Closed here, not at the end of the build: a span lasts until it is dropped.
+        drop(span);
         let image = image?;
         let log_level = self.guest_log_level.unwrap_or_else(obs::default_guest_log_level);
         let span = Span::memory();
@@ -266,6 +268,8 @@ impl<T: 'static> SandboxBuilder<T> {
             Ok((shape, layout, mem))
         });
         span.record_result(&memory);
+        // Closed here, not at the end of the build: a span lasts until it is dropped.
+        drop(span);
         let (shape, layout, mem) = memory?;
         let span = Span::vm_create();
         let vm = span.in_scope(|| -> Result<_, BuildError> {
@@ -277,6 +281,8 @@ impl<T: 'static> SandboxBuilder<T> {
             Ok(vm)
         });
         span.record_result(&vm);
+        // Closed here, not at the end of the build: a span lasts until it is dropped.
+        drop(span);
         let vm = vm?;
         let hook = self.debug.start()?;
         let guest_id = GuestId::of(&image, bytes);
