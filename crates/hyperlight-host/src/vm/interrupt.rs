@@ -200,6 +200,15 @@ fn errno() -> i32 {
 
 /// The calling thread's kernel id, asked of the kernel once per thread (a call
 /// starts with it: a system call per call is measurable here).
+/// Sends the interrupt signal to thread `tid` of this process (a vCPU thread in a
+/// `KVM_RUN` leaves it with `EINTR`).
+pub(crate) fn signal_thread(tid: libc::pid_t) {
+    // SAFETY: tgkill to a thread of this process; if the thread is gone the call fails
+    // with ESRCH, which is harmless. The handler is installed (`Interrupt::new`, before
+    // any vCPU runs).
+    unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, interrupt_signal()) };
+}
+
 pub(crate) fn current_tid() -> libc::pid_t {
     thread_local! {
         static TID: libc::pid_t = {
@@ -265,9 +274,7 @@ impl Interrupt {
             s.stop = Some(reason);
         }
         set_flag(&s, 1);
-        // SAFETY: tgkill to a thread of this process; if the thread is gone the call
-        // fails with ESRCH, which is harmless. The handler is installed (new()).
-        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), s.tid, interrupt_signal()) };
+        signal_thread(s.tid);
         true
     }
 

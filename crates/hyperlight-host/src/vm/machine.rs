@@ -124,7 +124,9 @@ impl Drop for Machine {
         }
         // SAFETY: `vm` and `mem` are taken exactly once, here, and the machine is never
         // used again after `drop`.
-        let (vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
+        let (mut vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
+        // A hot sandbox pools the VM under its hot mode's thread.
+        let vm = vm.take_pooled().unwrap_or(vm);
         if clean && vm.poolable() {
             pool::put(Pooled { vm, mem, seccomp: self.seccomp });
         }
@@ -237,6 +239,18 @@ impl Machine {
 
     pub(crate) fn ready(&self) -> Option<(Registers, SpecialRegisters)> {
         self.ready
+    }
+
+    /// Lets the guest stay in the VM between calls, or stops that (hot mode; see
+    /// `vm/hot.rs`).
+    pub(crate) fn set_hot(&mut self, on: bool) {
+        self.vm.set_hot(on);
+    }
+
+    /// Brings a hot vCPU to the normal stopped state; false if the guest had to be
+    /// forced out of its hot loop (its state is then unknown).
+    pub(crate) fn stop_hot(&mut self) -> bool {
+        self.vm.stop_hot()
     }
 
     /// Records where the guest waits for calls: the vCPU state now (after init).

@@ -14,6 +14,7 @@ pub(crate) mod debug_regs;
 #[cfg(test)]
 pub(crate) mod fake;
 pub(crate) mod frames;
+pub(crate) mod hot;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
 pub(crate) mod machine;
@@ -252,6 +253,24 @@ pub(crate) trait Backend: Send + fmt::Debug {
     /// The kernel thread id of the thread that runs the vCPU, if it is not the
     /// caller's (a [`vcpu_thread::ThreadedVm`]): where the interrupt signal must go.
     fn vcpu_thread(&self) -> Option<libc::pid_t> {
+        None
+    }
+    /// Lets the guest stay in the VM between calls, or stops that (hot mode, see
+    /// [`hot::HotVm`]; a no-op for a backend that cannot).
+    fn set_hot(&mut self, _on: bool) {}
+    /// Brings a hot vCPU to the normal stopped state (stopped at a real exit); false
+    /// if it had to be forced out, leaving the guest wherever it was.
+    fn stop_hot(&mut self) -> bool {
+        true
+    }
+    /// For a wrapper that adds a mode of its own (hot): the backend it wraps, to park
+    /// in the VM pool instead (the wrapper is left empty, to be dropped).
+    fn take_pooled(&mut self) -> Option<Box<dyn Backend>> {
+        None
+    }
+    /// How many times the vCPU entered the guest, if the backend counts them apart
+    /// from the run loop's exits (a hot backend, whose virtual exits are not entries).
+    fn vm_entries(&self) -> Option<u64> {
         None
     }
     /// This backend as a [`vcpu_thread::ThreadedVm`], if it is one.
