@@ -174,7 +174,7 @@ impl<T> Sandbox<T> {
     /// A sandbox of parts that are ready (memory and vCPU state set).
     pub(crate) fn assemble(
         vm: Box<dyn Backend>,
-        mem: GuestMemory,
+        mut mem: GuestMemory,
         parts: Parts,
         host_functions: HostFunctions<T>,
         state: T,
@@ -182,7 +182,7 @@ impl<T> Sandbox<T> {
     ) -> Result<Sandbox<T>, AssembleError> {
         let Parts { shape, layout, config, guest_id, sandbox_id, log_level } = parts;
         let vm: Box<dyn Backend> = match config.hot {
-            Some(budget) => Box::new(HotVm::new(vm, HotSlot::of(&mem, &layout), budget)?),
+            Some(budget) => Box::new(HotVm::new(vm, HotSlot::of(&mut mem, &layout), budget)?),
             None => vm,
         };
         let mut machine = Machine::new(vm, mem, layout, ready, config.seccomp, sandbox_id)?;

@@ -29,7 +29,9 @@
 //!
 //! At most [`max_hot_sandboxes`] vCPUs spin at once in a process (by default one less
 //! than the CPUs, at least one): a sandbox that finds no free place runs its next call
-//! the normal way.
+//! the normal way, with `KVM_RUN` on the caller's own thread (a handoff to its vCPU
+//! thread would wait for a CPU the spinning ones hold), and the interrupt signal goes
+//! to both threads.
 
 use std::cell::{RefCell, RefMut};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -39,7 +41,7 @@ use std::time::{Duration, Instant};
 use hyperlight_common::hot::{SlotState, BUDGET_OFFSET, STATE_OFFSET};
 use hyperlight_common::port::ExitPort;
 
-use crate::mem::layout::Layout;
+use crate::mem::layout::{GuestAddr, Layout};
 use crate::mem::memory::GuestMemory;
 use crate::vm::vcpu_thread::{ThreadedVm, VcpuThreadError};
 use crate::vm::{Backend, HypervisorError, Registers, SpecialRegisters, VcpuState, VmExit};
@@ -54,18 +56,22 @@ const FINISH_SPIN: Duration = Duration::from_micros(50);
 /// The hot slot's two words, in guest memory.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HotSlot {
-    state: *const AtomicU64,
-    budget: *const AtomicU64,
+    state: *mut AtomicU64,
+    budget: *mut AtomicU64,
 }
 
 impl HotSlot {
     /// The slot of the input buffer of `layout` in `mem`. Its words stay valid as long
     /// as `mem`'s host mapping does: the machine that owns both drops the backend
     /// while the mapping is still there, and never unmaps it before.
-    pub(crate) fn of(mem: &GuestMemory, layout: &Layout) -> HotSlot {
-        let base = mem.host_addr() + layout.input_buffer.0;
-        let word = |offset: usize| (base + offset as u64) as usize as *const AtomicU64;
-        HotSlot { state: word(STATE_OFFSET), budget: word(BUDGET_OFFSET) }
+    pub(crate) fn of(mem: &mut GuestMemory, layout: &Layout) -> HotSlot {
+        // The words are the host's to write from now on: marked as written, so that a
+        // restore puts their page back whatever the guest did.
+        let at = GuestAddr(layout.input_buffer.0 + STATE_OFFSET as u64);
+        let words = mem.slice_mut(at, 16).expect("the layout puts the input buffer's header in guest memory");
+        let state = words.as_mut_ptr().cast::<AtomicU64>();
+        // BUDGET_OFFSET is STATE_OFFSET + 8: the next word.
+        HotSlot { state, budget: state.wrapping_add((BUDGET_OFFSET - STATE_OFFSET) / 8) }
     }
 
     fn state(&self) -> &AtomicU64 {
@@ -190,8 +196,11 @@ impl HotVm {
 }
 
 impl Hot {
-    /// Enters the VM from a real exit, armed if a place among the hot vCPUs is free.
-    fn start_cold(&mut self) {
+    /// Enters the VM from a real exit, armed if a place among the hot vCPUs is free;
+    /// `None` when it started a run on the vCPU thread, else the exit of a run made on
+    /// this thread (no place: the CPUs are taken, and a handoff to the vCPU thread
+    /// would cost more than the normal mode).
+    fn start_cold(&mut self) -> Option<Result<VmExit, HypervisorError>> {
         let token = if self.enabled { HotToken::take() } else { None };
         let seq = self.seq;
         self.seq = seq.wrapping_add(2);
@@ -201,8 +210,14 @@ impl Hot {
         self.slot.budget().store(self.budget_ticks, Ordering::Relaxed);
         let state = if token.is_some() { SlotState::Go(seq) } else { SlotState::Cold(seq) };
         self.slot.state().store(state.encode(), Ordering::Release);
-        self.phase = if token.is_some() { Phase::Armed(seq) } else { Phase::Cold };
+        if token.is_none() {
+            self.phase = Phase::Cold;
+            self.entries += 1;
+            return Some(self.vm.run_here());
+        }
+        self.phase = Phase::Armed(seq);
         self.enter(token);
+        None
     }
 
     /// Starts a run on the vCPU thread.
@@ -227,7 +242,11 @@ impl Hot {
                     }
                     let exit = self.finish(None);
                     match exit {
-                        Ok(VmExit::IoOut { port: p, .. }) if p == port => self.start_cold(),
+                        Ok(VmExit::IoOut { port: p, .. }) if p == port => {
+                            if let Some(exit) = self.start_cold() {
+                                return exit;
+                            }
+                        }
                         // A kill on its way out (or a stray signal: the next run lets it
                         // finish its exit).
                         Ok(VmExit::Interrupted) => return exit,
@@ -239,7 +258,11 @@ impl Hot {
                     }
                 }
             }
-            Phase::Cold => self.start_cold(),
+            Phase::Cold => {
+                if let Some(exit) = self.start_cold() {
+                    return exit;
+                }
+            }
             Phase::Armed(_) | Phase::Parked => {
                 if !self.running {
                     // Resumed after an interruption that stopped nothing.
@@ -399,6 +422,9 @@ impl Backend for HotVm {
     }
     fn vcpu_thread(&self) -> Option<libc::pid_t> {
         Some(self.tid)
+    }
+    fn runs_on_either_thread(&self) -> bool {
+        true
     }
     fn registers(&self) -> Result<Registers, HypervisorError> {
         self.stopped().vm.registers()

@@ -45,6 +45,8 @@ struct State {
     running: bool,
     /// Kernel thread id of the vCPU thread during a call.
     tid: libc::pid_t,
+    /// A second thread to signal (0: none; see `begin`).
+    also: libc::pid_t,
     stop: Option<StopReason>,
     /// The backend's "exit at once" byte, or null once the VM is gone.
     flag: *const AtomicU8,
@@ -230,7 +232,9 @@ impl Interrupt {
             // reused from the pool starts with no stale stop request.
             unsafe { (*flag).store(0, Ordering::SeqCst) };
         }
-        Ok(Arc::new(Interrupt { state: Mutex::new(State { call: 0, running: false, tid: 0, stop: None, flag }) }))
+        Ok(Arc::new(Interrupt {
+            state: Mutex::new(State { call: 0, running: false, tid: 0, also: 0, stop: None, flag }),
+        }))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -240,12 +244,15 @@ impl Interrupt {
     }
 
     /// Step 1: a call starts, its vCPU running on thread `vcpu_thread` (the caller's
-    /// if `None`); returns its id.
-    pub(crate) fn begin(&self, vcpu_thread: Option<libc::pid_t>) -> u64 {
+    /// if `None`), or on either that one or the caller's if `either` (a hot sandbox,
+    /// whose vCPU may run on the caller's thread when it cannot be hot): the signal
+    /// then goes to both. Returns the call's id.
+    pub(crate) fn begin(&self, vcpu_thread: Option<libc::pid_t>, either: bool) -> u64 {
         let mut s = self.lock();
         s.call += 1;
         s.running = true;
         s.tid = vcpu_thread.unwrap_or_else(current_tid);
+        s.also = if either { current_tid() } else { 0 };
         s.stop = None;
         s.call
     }
@@ -275,6 +282,9 @@ impl Interrupt {
         }
         set_flag(&s, 1);
         signal_thread(s.tid);
+        if s.also != 0 && s.also != s.tid {
+            signal_thread(s.also);
+        }
         true
     }
 

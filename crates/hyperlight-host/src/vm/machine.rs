@@ -389,7 +389,7 @@ impl Machine {
     /// Runs the guest until it waits for the next call, under the kill and deadline
     /// protocol (see `vm/interrupt.rs`).
     pub(crate) fn call(&mut self, timeout: Option<Duration>, host: &mut dyn HostCalls) -> Result<(), CallError> {
-        let id = self.interrupt.begin(self.vm.vcpu_thread());
+        let id = self.interrupt.begin(self.vm.vcpu_thread(), self.vm.runs_on_either_thread());
         let allows_deadlines = self.hook().is_none_or(|h| h.allows_deadlines());
         let deadline = timeout.filter(|_| allows_deadlines).map(|t| Deadline::start(&self.interrupt, id, t));
         let result = self.run_until_ready(host);

@@ -273,6 +273,12 @@ pub(crate) trait Backend: Send + fmt::Debug {
     fn vm_entries(&self) -> Option<u64> {
         None
     }
+    /// Whether a run may also happen on the caller's thread rather than
+    /// [`vcpu_thread`](Backend::vcpu_thread)'s (a hot backend that found no place
+    /// among the spinning vCPUs): the interrupt signal then goes to both.
+    fn runs_on_either_thread(&self) -> bool {
+        false
+    }
     /// This backend as a [`vcpu_thread::ThreadedVm`], if it is one.
     fn as_threaded(&self) -> Option<&vcpu_thread::ThreadedVm> {
         None

@@ -283,6 +283,12 @@ impl ThreadedVm {
         }
     }
 
+    /// Runs the vCPU on the calling thread (the vCPU thread is idle: no run may be
+    /// under way).
+    pub(crate) fn run_here(&mut self) -> Result<VmExit, HypervisorError> {
+        self.inner.run()
+    }
+
     /// The started run's outcome, if it is done.
     pub(crate) fn poll_run(&self) -> Option<Result<VmExit, HypervisorError>> {
         if self.handoff.phase.load(Ordering::Acquire) != FOR_CALLER {
