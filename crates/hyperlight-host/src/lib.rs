@@ -150,8 +150,9 @@ pub mod testing {
         machine.vm().vm_entries().unwrap_or_else(|| machine.exits())
     }
 
-    /// The kernel id of the thread that runs a hot sandbox's vCPU (`None` if the
-    /// sandbox is not hot), to read its CPU time from `/proc`.
+    /// The kernel id of the thread the sandbox's vCPU runs on when it is not the
+    /// caller's (a hot or seccomp sandbox; `None` otherwise), to read its CPU time or
+    /// state from `/proc`.
     pub fn vcpu_thread<T>(sandbox: &mut crate::Sandbox<T>) -> Option<i32> {
         sandbox.machine().vm().vcpu_thread()
     }
