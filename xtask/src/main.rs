@@ -96,8 +96,12 @@ fn host_cargo<'a>(root: &Path, args: impl IntoIterator<Item = &'a str>) -> Cmd {
     Cmd::cargo(args).dir(root).env("HYPERLIGHT_GUESTS_DIR", guests::release_dir(root))
 }
 
-/// The integration tests that run a second time in seccomp mode.
-const SECCOMP_TESTS: [&str; 11] = [
+/// The integration tests that run a second time in seccomp mode, and a third time
+/// with every sandbox hot.
+const SECCOMP_TESTS: [&str; 14] = [
+    "batch",
+    "reentrant",
+    "regions",
     "capi",
     "values",
     "errors",
@@ -133,6 +137,14 @@ fn test(root: &Path) -> Result<(), Failed> {
         args.extend(["--test", t]);
     }
     host_cargo(root, args).env("HYPERLIGHT_TEST_SECCOMP", "1").run_within(TEST_LIMIT)?;
+    // And with every sandbox hot (the vCPU spinning in the guest between calls, on a
+    // thread of the sandbox's): kill, deadlines, faults, snapshots, the debugger...
+    // must behave exactly as in the normal mode.
+    let mut args = vec!["test", "-p", "hyperlight-host", "--features", "gdb,crashdump"];
+    for t in SECCOMP_TESTS {
+        args.extend(["--test", t]);
+    }
+    host_cargo(root, args).env("HYPERLIGHT_TEST_HOT", "1").run_within(TEST_LIMIT)?;
     host_cargo(root, ["build", "-p", "hyperlight-cli", "--features", "gdb,crashdump"]).run()?;
     // The library with its observability compiled out (what the overhead bench
     // compares against) must build too.

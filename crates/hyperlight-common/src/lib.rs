@@ -10,7 +10,8 @@
 //! - [`func`]: argument lists (tuples) and typed callables, shared by the host's
 //!   host-function registry and the guest's guest-function registry;
 //! - [`message`]: the wire format of calls, results and aborts inside the call buffers;
-//! - [`log`]: guest log levels, and the host function that receives guest log records.
+//! - [`log`]: guest log levels, and the host function that receives guest log records;
+//! - [`hot`]: the hot slot, through which a hot sandbox's calls pass without a VM exit.
 //!
 //! The crate is `no_std` (with `alloc`) and contains no `unsafe` code. Nothing here
 //! depends on a cargo feature: the ABI is the same for every build.
@@ -22,6 +23,7 @@ extern crate alloc;
 
 pub mod boot;
 pub mod func;
+pub mod hot;
 pub mod log;
 pub mod message;
 pub mod port;
@@ -37,7 +39,7 @@ pub use value::{AsArgument, ParameterType, ReturnType, Value, ValueRef, ValueTyp
 /// Version of the host/guest ABI: boot information, ports and message format.
 ///
 /// A guest built against another ABI version is refused at load time.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// Size of a guest page, in bytes.
 pub const PAGE_SIZE: u64 = 4096;

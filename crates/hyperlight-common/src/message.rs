@@ -49,8 +49,9 @@ use crate::value::{Value, ValueType};
 pub const FRAME_HEADER: usize = 4;
 
 /// Size of the input buffer's header: the offset of the current frame (`u32`
-/// little-endian), then four reserved bytes.
-pub const INPUT_HEADER: usize = 8;
+/// little-endian), reserved bytes to the end of the first cache line, then the hot
+/// slot (see [`crate::hot`]) in a cache line of its own.
+pub const INPUT_HEADER: usize = 128;
 
 /// What the host sends the guest (a frame in the input buffer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

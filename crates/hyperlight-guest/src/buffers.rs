@@ -53,6 +53,11 @@ impl Buffers {
         BUFFERS.get()
     }
 
+    /// Address of the input buffer (its header holds the hot slot).
+    pub(crate) fn input_addr(&self) -> usize {
+        self.input.0
+    }
+
     /// Size of the output buffer in bytes.
     pub(crate) fn output_capacity(&self) -> usize {
         self.output.1

@@ -9,8 +9,8 @@ use hyperlight_common::port::ExitPort;
 use hyperlight_common::{FunctionError, FunctionResult};
 
 use crate::buffers::Buffers;
-use crate::exit::exit;
 use crate::function::{call_guest_function, name_of, table};
+use crate::hot::exit;
 
 /// Reports the function table, then serves calls until the host stops the VM.
 ///

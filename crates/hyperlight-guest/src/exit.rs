@@ -11,6 +11,10 @@ use hyperlight_common::port::ExitPort;
 /// The `asm!` block is not `nomem`: the compiler must assume it reads and writes any
 /// memory, so frames written to the output buffer before it are really stored, and
 /// the host's writes to the input buffer are really read after it.
+///
+/// Inlined: the host may reset the vCPU to the state of the first `Ready` exit, which
+/// must not depend on a return address below the dispatch loop's frame.
+#[inline(always)]
 pub(crate) fn exit(port: ExitPort) {
     // SAFETY: `out` to one of the user ports is allowed at CPL3 by the host's TSS I/O
     // bitmap; it only hands control to the host, which resumes the guest after the

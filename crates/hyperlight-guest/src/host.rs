@@ -10,7 +10,7 @@ use hyperlight_common::port::ExitPort;
 use hyperlight_common::{Arguments, FunctionCall, FunctionError, FunctionResult, ReturnType, Value};
 
 use crate::buffers::Buffers;
-use crate::exit::exit;
+use crate::hot::exit;
 
 /// Calls the host function `name` with `args` and returns its result.
 ///

@@ -90,6 +90,7 @@ mod exit;
 mod function;
 mod heap;
 mod host;
+mod hot;
 mod logging;
 #[doc(hidden)]
 pub mod print;

@@ -63,6 +63,7 @@ pub use sandbox::config::{
 pub use sandbox::sandbox::Sandbox;
 pub use sandbox::snapshot::Snapshot;
 pub use sandbox::snapshot_file::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC};
+pub use vm::hot::{hot_sandboxes_now, max_hot_sandboxes, set_max_hot_sandboxes};
 pub use vm::interrupt::{interrupt_signal, set_interrupt_signal, InterruptHandle, InterruptSignalError};
 pub use vm::pool::{set_vm_pool_capacity, vm_pool_len, DEFAULT_VM_POOL_CAPACITY};
 pub use vm::{HypervisorError, Registers};
@@ -140,6 +141,20 @@ pub mod testing {
     /// guest log record is one).
     pub fn exits<T>(sandbox: &mut crate::Sandbox<T>) -> u64 {
         sandbox.machine().exits()
+    }
+
+    /// Times the sandbox's vCPU entered the guest (`KVM_RUN`s): for a hot sandbox,
+    /// fewer than [`exits`] (a virtual exit is not an entry); otherwise the same.
+    pub fn vm_entries<T>(sandbox: &mut crate::Sandbox<T>) -> u64 {
+        let machine = sandbox.machine();
+        machine.vm().vm_entries().unwrap_or_else(|| machine.exits())
+    }
+
+    /// The kernel id of the thread the sandbox's vCPU runs on when it is not the
+    /// caller's (a hot or seccomp sandbox; `None` otherwise), to read its CPU time or
+    /// state from `/proc`.
+    pub fn vcpu_thread<T>(sandbox: &mut crate::Sandbox<T>) -> Option<i32> {
+        sandbox.machine().vm().vcpu_thread()
     }
 
     /// The observation of a top-level call of `name` (span, metrics, the guest log

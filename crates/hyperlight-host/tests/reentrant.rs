@@ -20,8 +20,7 @@ struct Seen {
 /// simpleguest with `HostRecurse` calling back into `RecurseThen`, `SpinStarted`
 /// setting `started`, and state `Seen`; calls nest at most `max_depth` deep.
 fn recursive(max_depth: u32, started: Arc<AtomicBool>) -> Sandbox<Seen> {
-    let builder = SandboxBuilder::with_state(Seen::default())
-        .seccomp(common::seccomp())
+    let builder = common::modes(SandboxBuilder::with_state(Seen::default()))
         .max_call_depth(max_depth)
         .host_function_with_caller("HostRecurse", |caller: &mut Caller<'_, Seen>, levels: u32, what: String| {
             let depth = caller.depth();
@@ -113,7 +112,7 @@ fn a_kill_at_the_deepest_level_ends_every_level_and_poisons() {
 
 #[test]
 fn host_functions_read_and_write_the_guests_own_memory_only() {
-    let builder = SandboxBuilder::with_state(Vec::<u8>::new()).seccomp(common::seccomp()).host_function_with_caller(
+    let builder = common::modes(SandboxBuilder::with_state(Vec::<u8>::new())).host_function_with_caller(
         "HostTouch",
         |caller: &mut Caller<'_, Vec<u8>>, addr: u64, len: u64| {
             let mut bytes = vec![0u8; usize::try_from(len).expect("small")];

@@ -65,6 +65,8 @@ fn init() {
     // Tries to keep state across a restore: writes over everything it can reach.
     register_function("Scribble", scribble);
     register_function("FpuState", fpu_state);
+    // Lies in the hot slot (see `hot_forge`).
+    register_function("HotForge", hot_forge);
     // Many host calls of garbage in one guest call: the first one ends the call.
     register_function("LoopOnExits", |n: u32| {
         for _ in 0..n {
@@ -172,4 +174,34 @@ fn fpu_state() -> Vec<u8> {
     }
     out.extend_from_slice(&flags.to_le_bytes());
     out
+}
+
+/// Lies in the hot slot (`hyperlight_common::hot`) of a hot sandbox, then spins for
+/// ever, deaf to the host. `how`: 0, a virtual exit with the wrong sequence number;
+/// 1, one through a port that cannot be virtual (Abort); 2, a correct one with a
+/// garbage result frame; 3, a correct one with a good result (`()`). Without an armed
+/// slot (a sandbox that is not hot) it returns at once.
+fn hot_forge(how: u32) {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    use hyperlight_common::hot::{SlotState, STATE_OFFSET};
+    let Some(info) = boot_info() else { return };
+    let Ok(input) = usize::try_from(info.input_buffer) else { return };
+    // SAFETY: the input buffer is mapped guest memory, page-aligned, larger than its
+    // 128-byte header; the host touches the state word only atomically.
+    let state = unsafe { AtomicU64::from_ptr((input + STATE_OFFSET) as *mut u64) };
+    let Some(SlotState::Go(n)) = SlotState::decode(state.load(Ordering::Acquire)) else { return };
+    let (seq, port) = match how {
+        0 => (n.wrapping_add(5), READY),
+        1 => (n.wrapping_add(1), ABORT),
+        _ => (n.wrapping_add(1), READY),
+    };
+    let result: &[u8] = if how == 2 { &[0xff, 0xff, 0xff, 0xff, 0] } else { &[2, 0, 0, 0, 0, 0] };
+    if let Ok(out) = usize::try_from(info.output_buffer) {
+        // SAFETY: the output buffer is mapped and writable, larger than 64 bytes.
+        unsafe { core::ptr::copy_nonoverlapping(result.as_ptr(), out as *mut u8, result.len()) };
+    }
+    state.store(SlotState::Wait(seq, port).encode(), Ordering::Release);
+    loop {
+        core::hint::spin_loop();
+    }
 }

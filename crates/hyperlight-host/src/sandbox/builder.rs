@@ -136,6 +136,33 @@ impl<T: 'static> SandboxBuilder<T> {
         self
     }
 
+    /// Hot mode: the guest's vCPU stays in the VM between calls, on a thread the
+    /// sandbox owns, spinning for the next call for up to `spin_budget` after each
+    /// one; a call that comes meanwhile (and each host call it makes) costs a
+    /// cache-line round trip instead of a VM exit. Once the budget runs out the vCPU
+    /// leaves the guest, so an idle sandbox burns no CPU, and the next call takes the
+    /// normal path (and makes the sandbox hot again). Kills, deadlines, faults,
+    /// poisoning, snapshots and restores behave as in the normal mode; a sandbox with a
+    /// debugger attached is never hot. At most
+    /// [`max_hot_sandboxes`](crate::max_hot_sandboxes) vCPUs of the process spin at
+    /// once; the others run their calls the normal way. Sandboxes made from a snapshot
+    /// of this one are hot too (from a snapshot file, not). Off by default.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let mut sandbox = hyperlight_host::SandboxBuilder::new()
+    ///     .hot(Duration::from_millis(1))
+    ///     .build_from_file("simpleguest")?;
+    /// for i in 0..1000 {
+    ///     let _: i32 = sandbox.call("Add", (i, 1))?;   // no VM exit after the first
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn hot(mut self, spin_budget: std::time::Duration) -> SandboxBuilder<T> {
+        self.config.hot = Some(spin_budget);
+        self
+    }
+
     /// Keeps `size` bytes of guest addresses at `addr` (page-aligned, above guest
     /// memory and below 2^39; e.g. `0x10_0000_0000`) for a host memory region,
     /// mapped later with [`Sandbox::map_region`]: the page tables map the range

@@ -44,6 +44,10 @@ pub struct SandboxConfig {
     pub init_timeout: Duration,
     /// Seccomp mode (see [`SandboxBuilder::seccomp`](crate::SandboxBuilder::seccomp)).
     pub seccomp: bool,
+    /// Hot mode's spin budget, if the sandbox is hot (see
+    /// [`SandboxBuilder::hot`](crate::SandboxBuilder::hot)). Not saved in snapshot
+    /// files: a loaded snapshot's sandboxes are not hot.
+    pub hot: Option<Duration>,
     /// How deep calls may nest: a top-level call is 1, a guest call made by a host
     /// function inside it 2, and so on (see [`Caller::call`](crate::Caller::call)).
     pub max_call_depth: u32,
@@ -60,6 +64,7 @@ impl Default for SandboxConfig {
             call_timeout: None,
             init_timeout: DEFAULT_INIT_TIMEOUT,
             seccomp: false,
+            hot: None,
             max_call_depth: DEFAULT_MAX_CALL_DEPTH,
         }
     }

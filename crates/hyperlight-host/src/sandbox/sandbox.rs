@@ -20,8 +20,10 @@ use crate::mem::memory::GuestMemory;
 use crate::obs::{self, CallMetrics, GuestLogLevel, Span, Timer};
 use crate::sandbox::builder::GuestId;
 use crate::sandbox::config::SandboxConfig;
+use crate::vm::hot::{HotSlot, HotVm};
 use crate::vm::interrupt::{InterruptHandle, InterruptSignalError};
 use crate::vm::machine::{ExitHook, HostCalls, Machine};
+use crate::vm::vcpu_thread::VcpuThreadError;
 use crate::vm::{Backend, Registers, SpecialRegisters};
 
 /// What a sandbox is made of besides its VM, memory and host functions.
@@ -132,11 +134,15 @@ impl<T> Sandbox<T> {
     pub(crate) fn start(
         vm: Box<dyn Backend>,
         mem: GuestMemory,
-        parts: Parts,
+        mut parts: Parts,
         host_functions: HostFunctions<T>,
         state: T,
         hook: Option<Box<dyn ExitHook>>,
     ) -> Result<Sandbox<T>, BuildError> {
+        if hook.is_some() {
+            // The debugger holds the vCPU between calls: never hot.
+            parts.config.hot = None;
+        }
         let mut sandbox = Sandbox::assemble(vm, mem, parts, host_functions, state, None)?;
         if let Some(hook) = hook {
             sandbox.machine.set_hook(hook);
@@ -153,7 +159,10 @@ impl<T> Sandbox<T> {
             sandbox.machine.call(timeout, &mut host)?;
             sandbox.functions = sandbox.machine.read_table()?.map(Arc::new);
             sandbox.call_metrics = CallMetrics::new(sandbox.functions.as_deref());
-            Ok(sandbox.machine.mark_ready()?)
+            sandbox.machine.mark_ready()?;
+            // Init ran the normal way; calls may be hot from now on.
+            sandbox.machine.set_hot(true);
+            Ok(())
         };
         let span = Span::guest_init();
         let result = span.in_scope(|| init(&mut sandbox));
@@ -165,14 +174,22 @@ impl<T> Sandbox<T> {
     /// A sandbox of parts that are ready (memory and vCPU state set).
     pub(crate) fn assemble(
         vm: Box<dyn Backend>,
-        mem: GuestMemory,
+        mut mem: GuestMemory,
         parts: Parts,
         host_functions: HostFunctions<T>,
         state: T,
         ready: Option<(Registers, SpecialRegisters)>,
-    ) -> Result<Sandbox<T>, InterruptSignalError> {
+    ) -> Result<Sandbox<T>, AssembleError> {
         let Parts { shape, layout, config, guest_id, sandbox_id, log_level } = parts;
+        let vm: Box<dyn Backend> = match config.hot {
+            Some(budget) => Box::new(HotVm::new(vm, HotSlot::of(&mut mem, &layout), budget)?),
+            None => vm,
+        };
         let mut machine = Machine::new(vm, mem, layout, ready, config.seccomp, sandbox_id)?;
+        if ready.is_some() {
+            // Ready for calls (made from a snapshot): hot at once.
+            machine.set_hot(true);
+        }
         // The boot information may hold another level (a snapshot's): say this one's.
         machine.set_guest_log_level(obs::effective_level(log_level));
         Ok(Sandbox {
@@ -440,13 +457,26 @@ impl<T> Sandbox<T> {
     /// starts with none, and a dropped sandbox's VM goes to the pool without them.
     /// The guest learns what is mapped from `hyperlight_guest::regions()`.
     pub fn map_region(&mut self, addr: u64, region: &HostRegion, access: RegionAccess) -> Result<(), RegionError> {
+        self.stop_hot();
         self.machine.map_region(addr, region, access)
     }
 
     /// Unmaps the region at `addr` (reading there then stops the guest with
     /// [`ProtocolError::UnexpectedExit`]).
     pub fn unmap_region(&mut self, addr: u64) -> Result<(), RegionError> {
+        self.stop_hot();
         self.machine.unmap_region(addr)
+    }
+
+    /// Brings a hot vCPU to the normal stopped state (see `vm/hot.rs`) before the
+    /// host uses it otherwise; a guest that had to be forced out of its hot loop is in
+    /// an unknown state, so the sandbox is poisoned. Returns whether it went cleanly.
+    pub(crate) fn stop_hot(&mut self) -> bool {
+        let clean = self.machine.stop_hot();
+        if !clean {
+            self.poisoned = true;
+        }
+        clean
     }
 
     /// See `testing::make_forbidden_syscall_on_vcpu_thread`.
@@ -470,6 +500,43 @@ impl<T> Sandbox<T> {
     /// The configuration this sandbox was built with.
     pub fn config(&self) -> &SandboxConfig {
         &self.config
+    }
+}
+
+/// Why the parts of a sandbox could not be put together.
+#[derive(Debug)]
+pub(crate) enum AssembleError {
+    Signal(InterruptSignalError),
+    VcpuThread(VcpuThreadError),
+}
+
+impl From<InterruptSignalError> for AssembleError {
+    fn from(e: InterruptSignalError) -> AssembleError {
+        AssembleError::Signal(e)
+    }
+}
+
+impl From<VcpuThreadError> for AssembleError {
+    fn from(e: VcpuThreadError) -> AssembleError {
+        AssembleError::VcpuThread(e)
+    }
+}
+
+impl From<AssembleError> for BuildError {
+    fn from(e: AssembleError) -> BuildError {
+        match e {
+            AssembleError::Signal(e) => BuildError::InterruptSignal(e),
+            AssembleError::VcpuThread(e) => BuildError::VcpuThread(e),
+        }
+    }
+}
+
+impl From<AssembleError> for crate::error::SnapshotError {
+    fn from(e: AssembleError) -> crate::error::SnapshotError {
+        match e {
+            AssembleError::Signal(e) => crate::error::SnapshotError::InterruptSignal(e),
+            AssembleError::VcpuThread(e) => crate::error::SnapshotError::VcpuThread(e),
+        }
     }
 }
 

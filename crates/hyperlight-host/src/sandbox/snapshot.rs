@@ -105,7 +105,7 @@ impl<T> Sandbox<T> {
     }
 
     fn take_snapshot(&mut self) -> Result<Snapshot, SnapshotError> {
-        if self.is_poisoned() {
+        if self.is_poisoned() || !self.stop_hot() {
             return Err(SnapshotError::Poisoned);
         }
         let machine = self.machine();
@@ -167,6 +167,8 @@ impl<T> Sandbox<T> {
         if s.layout != *self.machine().layout() {
             return Err(SnapshotError::Mismatch(SnapshotMismatch::Layout));
         }
+        // A hot vCPU stops first (if it must be forced, the restore sets it whole).
+        self.stop_hot();
         let machine = self.machine();
         let result = machine.put_back(&s.image, &s.vcpu, s.ready).and_then(|pages| {
             machine.with_hook(Ok(()), |hook, m| hook.after_snapshot(m)).map_err(snapshot_error)?;

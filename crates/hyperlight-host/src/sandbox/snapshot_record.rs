@@ -167,6 +167,7 @@ impl From<&ConfigRecord> for SandboxConfig {
             call_timeout: c.call_timeout_ns.map(std::time::Duration::from_nanos),
             init_timeout: std::time::Duration::from_nanos(c.init_timeout_ns),
             seccomp: c.seccomp,
+            hot: None,
             max_call_depth: c.max_call_depth,
         }
     }

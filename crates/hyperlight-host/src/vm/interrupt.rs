@@ -45,6 +45,8 @@ struct State {
     running: bool,
     /// Kernel thread id of the vCPU thread during a call.
     tid: libc::pid_t,
+    /// A second thread to signal (0: none; see `begin`).
+    also: libc::pid_t,
     stop: Option<StopReason>,
     /// The backend's "exit at once" byte, or null once the VM is gone.
     flag: *const AtomicU8,
@@ -200,6 +202,15 @@ fn errno() -> i32 {
 
 /// The calling thread's kernel id, asked of the kernel once per thread (a call
 /// starts with it: a system call per call is measurable here).
+/// Sends the interrupt signal to thread `tid` of this process (a vCPU thread in a
+/// `KVM_RUN` leaves it with `EINTR`).
+pub(crate) fn signal_thread(tid: libc::pid_t) {
+    // SAFETY: tgkill to a thread of this process; if the thread is gone the call fails
+    // with ESRCH, which is harmless. The handler is installed (`Interrupt::new`, before
+    // any vCPU runs).
+    unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, interrupt_signal()) };
+}
+
 pub(crate) fn current_tid() -> libc::pid_t {
     thread_local! {
         static TID: libc::pid_t = {
@@ -221,7 +232,9 @@ impl Interrupt {
             // reused from the pool starts with no stale stop request.
             unsafe { (*flag).store(0, Ordering::SeqCst) };
         }
-        Ok(Arc::new(Interrupt { state: Mutex::new(State { call: 0, running: false, tid: 0, stop: None, flag }) }))
+        Ok(Arc::new(Interrupt {
+            state: Mutex::new(State { call: 0, running: false, tid: 0, also: 0, stop: None, flag }),
+        }))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -231,12 +244,15 @@ impl Interrupt {
     }
 
     /// Step 1: a call starts, its vCPU running on thread `vcpu_thread` (the caller's
-    /// if `None`); returns its id.
-    pub(crate) fn begin(&self, vcpu_thread: Option<libc::pid_t>) -> u64 {
+    /// if `None`), or on either that one or the caller's if `either` (a hot sandbox,
+    /// whose vCPU may run on the caller's thread when it cannot be hot): the signal
+    /// then goes to both. Returns the call's id.
+    pub(crate) fn begin(&self, vcpu_thread: Option<libc::pid_t>, either: bool) -> u64 {
         let mut s = self.lock();
         s.call += 1;
         s.running = true;
         s.tid = vcpu_thread.unwrap_or_else(current_tid);
+        s.also = if either { current_tid() } else { 0 };
         s.stop = None;
         s.call
     }
@@ -265,9 +281,10 @@ impl Interrupt {
             s.stop = Some(reason);
         }
         set_flag(&s, 1);
-        // SAFETY: tgkill to a thread of this process; if the thread is gone the call
-        // fails with ESRCH, which is harmless. The handler is installed (new()).
-        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), s.tid, interrupt_signal()) };
+        signal_thread(s.tid);
+        if s.also != 0 && s.also != s.tid {
+            signal_thread(s.also);
+        }
         true
     }
 

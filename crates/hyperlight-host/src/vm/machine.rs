@@ -131,7 +131,9 @@ impl Drop for Machine {
         }
         // SAFETY: `vm` and `mem` are taken exactly once, here, and the machine is never
         // used again after `drop`.
-        let (vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
+        let (mut vm, mem) = unsafe { (ManuallyDrop::take(&mut self.vm), ManuallyDrop::take(&mut self.mem)) };
+        // A hot sandbox pools the VM under its hot mode's thread.
+        let vm = vm.take_pooled().unwrap_or(vm);
         if clean && vm.poolable() {
             pool::put(Pooled { vm, mem, seccomp: self.seccomp });
         }
@@ -254,6 +256,18 @@ impl Machine {
 
     pub(crate) fn ready(&self) -> Option<(Registers, SpecialRegisters)> {
         self.ready
+    }
+
+    /// Lets the guest stay in the VM between calls, or stops that (hot mode; see
+    /// `vm/hot.rs`).
+    pub(crate) fn set_hot(&mut self, on: bool) {
+        self.vm.set_hot(on);
+    }
+
+    /// Brings a hot vCPU to the normal stopped state; false if the guest had to be
+    /// forced out of its hot loop (its state is then unknown).
+    pub(crate) fn stop_hot(&mut self) -> bool {
+        self.vm.stop_hot()
     }
 
     /// Records where the guest waits for calls: the vCPU state now (after init).
@@ -421,7 +435,7 @@ impl Machine {
     /// Runs the guest until it waits for the next call, under the kill and deadline
     /// protocol (see `vm/interrupt.rs`).
     pub(crate) fn call(&mut self, timeout: Option<Duration>, host: &mut dyn HostCalls) -> Result<(), CallError> {
-        let id = self.interrupt.begin(self.vm.vcpu_thread());
+        let id = self.interrupt.begin(self.vm.vcpu_thread(), self.vm.runs_on_either_thread());
         let allows_deadlines = self.hook().is_none_or(|h| h.allows_deadlines());
         let deadline = timeout.filter(|_| allows_deadlines).map(|t| Deadline::start(&self.interrupt, id, t));
         let result = self.run_until_ready(host);

@@ -15,6 +15,7 @@ pub(crate) mod debug_regs;
 pub(crate) mod fake;
 pub(crate) mod fpu_restore;
 pub(crate) mod frames;
+pub(crate) mod hot;
 pub(crate) mod interrupt;
 pub(crate) mod kvm;
 pub(crate) mod machine;
@@ -261,6 +262,30 @@ pub(crate) trait Backend: Send + fmt::Debug {
     /// caller's (a [`vcpu_thread::ThreadedVm`]): where the interrupt signal must go.
     fn vcpu_thread(&self) -> Option<libc::pid_t> {
         None
+    }
+    /// Lets the guest stay in the VM between calls, or stops that (hot mode, see
+    /// [`hot::HotVm`]; a no-op for a backend that cannot).
+    fn set_hot(&mut self, _on: bool) {}
+    /// Brings a hot vCPU to the normal stopped state (stopped at a real exit); false
+    /// if it had to be forced out, leaving the guest wherever it was.
+    fn stop_hot(&mut self) -> bool {
+        true
+    }
+    /// For a wrapper that adds a mode of its own (hot): the backend it wraps, to park
+    /// in the VM pool instead (the wrapper is left empty, to be dropped).
+    fn take_pooled(&mut self) -> Option<Box<dyn Backend>> {
+        None
+    }
+    /// How many times the vCPU entered the guest, if the backend counts them apart
+    /// from the run loop's exits (a hot backend, whose virtual exits are not entries).
+    fn vm_entries(&self) -> Option<u64> {
+        None
+    }
+    /// Whether a run may also happen on the caller's thread rather than
+    /// [`vcpu_thread`](Backend::vcpu_thread)'s (a hot backend that found no place
+    /// among the spinning vCPUs): the interrupt signal then goes to both.
+    fn runs_on_either_thread(&self) -> bool {
+        false
     }
     /// This backend as a [`vcpu_thread::ThreadedVm`], if it is one.
     fn as_threaded(&self) -> Option<&vcpu_thread::ThreadedVm> {

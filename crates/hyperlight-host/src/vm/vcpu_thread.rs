@@ -32,12 +32,13 @@ use crate::vm::{Backend, HypervisorError, Registers, SpecialRegisters, VcpuState
 enum Slot {
     /// Nothing to do.
     Idle,
-    /// Run the vCPU of this backend once (see [`Lent`]); wake this thread when done.
-    Run(Lent, Thread),
+    /// Run the vCPU of this backend once (see [`Lent`]), holding the token (if any)
+    /// for the length of the run; wake the caller when done.
+    Run(Lent, Option<crate::vm::hot::HotToken>),
     /// The run's outcome, for the caller.
     Done(Result<VmExit, HypervisorError>),
-    /// Make a system call the filter forbids (seccomp's test only); wake this thread.
-    Forbidden(Thread),
+    /// Make a system call the filter forbids (seccomp's test only); wake the caller.
+    Forbidden,
     /// Leave the thread.
     Quit,
 }
@@ -65,6 +66,9 @@ const VCPU_SPIN: Duration = Duration::from_micros(200);
 struct Handoff {
     slot: Mutex<Slot>,
     phase: AtomicU8,
+    /// The thread that waits for the outcome, if it parked (the sandbox may have moved
+    /// to another thread since the run began).
+    caller: Mutex<Option<Thread>>,
 }
 
 impl Handoff {
@@ -83,18 +87,53 @@ impl Handoff {
     /// Waits (spinning for `spin`, then parked) until the slot is for `phase`, and
     /// takes it.
     fn take(&self, phase: u8, spin: Duration) -> Slot {
+        self.take_until(phase, spin, None).unwrap_or(Slot::Idle)
+    }
+
+    /// [`Handoff::take`], giving up at `deadline` (`None` then).
+    fn take_until(&self, phase: u8, spin: Duration, deadline: Option<Instant>) -> Option<Slot> {
         let start = Instant::now();
+        let mut registered = false;
         while self.phase.load(Ordering::Acquire) != phase {
             if start.elapsed() < spin {
                 std::hint::spin_loop();
-            } else {
-                // Woken by `unpark` after the other side's `hand`; a stale token only
-                // costs one more turn of the loop.
-                std::thread::park();
+                continue;
+            }
+            if phase == FOR_CALLER && !registered {
+                // Registered before the phase is read again, under the lock the vCPU
+                // thread takes after its `hand`: it either sees this thread or this
+                // thread sees its phase.
+                *self.caller_lock() = Some(std::thread::current());
+                registered = true;
+                continue;
+            }
+            // Woken by `unpark` after the other side's `hand`; a stale token only
+            // costs one more turn of the loop.
+            match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    std::thread::park_timeout(left);
+                }
+                None => std::thread::park(),
             }
         }
         self.phase.store(0, Ordering::Relaxed);
-        std::mem::replace(&mut *self.lock(), Slot::Idle)
+        Some(std::mem::replace(&mut *self.lock(), Slot::Idle))
+    }
+
+    fn caller_lock(&self) -> MutexGuard<'_, Option<Thread>> {
+        self.caller.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hands `slot` to the caller and wakes it if it parked.
+    fn answer(&self, slot: Slot) {
+        self.hand(slot, FOR_CALLER);
+        if let Some(caller) = self.caller_lock().take() {
+            caller.unpark();
+        }
     }
 }
 
@@ -126,7 +165,8 @@ impl ThreadedVm {
         inner: Box<dyn Backend>,
         setup: impl FnOnce() -> Result<(), VcpuThreadError> + Send + 'static,
     ) -> Result<ThreadedVm, VcpuThreadError> {
-        let handoff = Arc::new(Handoff { slot: Mutex::new(Slot::Idle), phase: AtomicU8::new(0) });
+        let handoff =
+            Arc::new(Handoff { slot: Mutex::new(Slot::Idle), phase: AtomicU8::new(0), caller: Mutex::new(None) });
         let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
         let shared = Arc::clone(&handoff);
         let thread = std::thread::Builder::new()
@@ -155,6 +195,12 @@ impl ThreadedVm {
         }
     }
 
+    /// The kernel id of the thread that enters the guest: this one's, or the inner
+    /// backend's if it has a thread of its own.
+    pub(crate) fn vcpu_thread_of_guest(&self) -> libc::pid_t {
+        self.inner.vcpu_thread().unwrap_or(self.tid)
+    }
+
     fn vcpu(&self) -> Option<&Thread> {
         self.thread.as_ref().map(JoinHandle::thread)
     }
@@ -162,7 +208,7 @@ impl ThreadedVm {
     /// Makes the vCPU thread call a system call its filter forbids (seccomp's own
     /// test: the process must die as documented).
     pub(crate) fn make_forbidden_syscall(&self) {
-        self.handoff.hand(Slot::Forbidden(std::thread::current()), FOR_VCPU);
+        self.handoff.hand(Slot::Forbidden, FOR_VCPU);
         if let Some(t) = self.vcpu() {
             t.unpark();
         }
@@ -174,19 +220,19 @@ impl ThreadedVm {
 fn serve(handoff: &Handoff) {
     loop {
         match handoff.take(FOR_VCPU, VCPU_SPIN) {
-            Slot::Run(Lent(backend), caller) => {
+            Slot::Run(Lent(backend), token) => {
                 // SAFETY: see `Lent`: the caller lent `&mut dyn Backend` and waits for
                 // `Done` before it uses the backend again.
                 let exit = unsafe { (*backend).run() };
-                handoff.hand(Slot::Done(exit), FOR_CALLER);
-                caller.unpark();
+                // The vCPU no longer spins: its place among the hot ones is free.
+                drop(token);
+                handoff.answer(Slot::Done(exit));
             }
-            Slot::Forbidden(caller) => {
+            Slot::Forbidden => {
                 // getppid: harmless, and not on the filter's list.
                 // SAFETY: a system call without arguments or effects.
                 unsafe { libc::syscall(libc::SYS_getppid) };
-                handoff.hand(Slot::Idle, FOR_CALLER);
-                caller.unpark();
+                handoff.answer(Slot::Idle);
             }
             Slot::Quit => return,
             Slot::Idle | Slot::Done(_) => {}
@@ -196,27 +242,85 @@ fn serve(handoff: &Handoff) {
 
 impl Drop for ThreadedVm {
     fn drop(&mut self) {
-        self.handoff.hand(Slot::Quit, FOR_VCPU);
+        self.quit();
+    }
+}
+
+impl ThreadedVm {
+    /// Ends the vCPU thread (it only waits for the slot between runs: it leaves at
+    /// once).
+    fn quit(&mut self) {
         if let Some(thread) = self.thread.take() {
+            self.handoff.hand(Slot::Quit, FOR_VCPU);
             thread.thread().unpark();
-            // The thread only waits for the slot: it leaves at once.
             let _ = thread.join();
         }
+    }
+
+    /// Ends the vCPU thread and gives the backend back (no run may be under way).
+    pub(crate) fn into_inner(self) -> Box<dyn Backend> {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        this.quit();
+        // SAFETY: `this` is never used or dropped again (ManuallyDrop), and each of
+        // its fields that owns something is read out exactly once: `inner` is
+        // returned, `handoff` dropped here; `thread` is None after `quit`, `tid` is
+        // plain data.
+        let (inner, handoff) = unsafe { (std::ptr::read(&this.inner), std::ptr::read(&this.handoff)) };
+        drop(handoff);
+        inner
+    }
+}
+
+impl ThreadedVm {
+    /// Starts a run on the vCPU thread, which holds `token` while it runs. Until
+    /// [`ThreadedVm::poll_run`] or [`ThreadedVm::finish_run`] has its outcome, the
+    /// caller must not use the backend (any method of `self` but those two).
+    pub(crate) fn start_run(&mut self, token: Option<crate::vm::hot::HotToken>) {
+        let lent = Lent(&mut *self.inner as *mut dyn Backend);
+        self.handoff.hand(Slot::Run(lent, token), FOR_VCPU);
+        if let Some(t) = self.vcpu() {
+            t.unpark();
+        }
+    }
+
+    /// Runs the vCPU on the calling thread (the vCPU thread is idle: no run may be
+    /// under way).
+    pub(crate) fn run_here(&mut self) -> Result<VmExit, HypervisorError> {
+        self.inner.run()
+    }
+
+    /// The started run's outcome, if it is done.
+    pub(crate) fn poll_run(&self) -> Option<Result<VmExit, HypervisorError>> {
+        if self.handoff.phase.load(Ordering::Acquire) != FOR_CALLER {
+            return None;
+        }
+        self.handoff.take_until(FOR_CALLER, Duration::ZERO, Some(Instant::now())).map(outcome)
+    }
+
+    /// Waits for the started run's outcome (spinning for `spin`, then parked), until
+    /// `deadline` if there is one (`None` then: the run goes on).
+    pub(crate) fn finish_run(
+        &self,
+        spin: Duration,
+        deadline: Option<Instant>,
+    ) -> Option<Result<VmExit, HypervisorError>> {
+        self.handoff.take_until(FOR_CALLER, spin, deadline).map(outcome)
+    }
+}
+
+/// The outcome of a run, from the slot the vCPU thread answered with.
+fn outcome(slot: Slot) -> Result<VmExit, HypervisorError> {
+    match slot {
+        Slot::Done(exit) => exit,
+        // The vCPU thread answers a run with Done only.
+        _ => Err(HypervisorError::Operation { operation: "KVM_RUN", source: std::io::Error::other("lost run") }),
     }
 }
 
 impl Backend for ThreadedVm {
     fn run(&mut self) -> Result<VmExit, HypervisorError> {
-        let lent = Lent(&mut *self.inner as *mut dyn Backend);
-        self.handoff.hand(Slot::Run(lent, std::thread::current()), FOR_VCPU);
-        if let Some(t) = self.vcpu() {
-            t.unpark();
-        }
-        match self.handoff.take(FOR_CALLER, CALLER_SPIN) {
-            Slot::Done(exit) => exit,
-            // The vCPU thread answers a run with Done only.
-            _ => Err(HypervisorError::Operation { operation: "KVM_RUN", source: std::io::Error::other("lost run") }),
-        }
+        self.start_run(None);
+        self.finish_run(CALLER_SPIN, None).unwrap_or_else(|| outcome(Slot::Idle))
     }
 
     fn vcpu_thread(&self) -> Option<libc::pid_t> {

@@ -51,9 +51,31 @@ pub fn seccomp() -> bool {
     std::env::var("HYPERLIGHT_TEST_SECCOMP").is_ok_and(|v| v == "1")
 }
 
-/// A builder with the defaults, in seccomp mode if [`seccomp`] says so.
+/// The spin budget of every sandbox when the tests run hot (`HYPERLIGHT_TEST_HOT=1`,
+/// which `cargo xtask test` sets for a third run of the behaviour tests); `None`
+/// otherwise.
+pub fn hot() -> Option<std::time::Duration> {
+    std::env::var("HYPERLIGHT_TEST_HOT").is_ok_and(|v| v == "1").then(|| {
+        // Every sandbox of the run may spin (the tests run in parallel).
+        hyperlight_host::set_max_hot_sandboxes(1024);
+        std::time::Duration::from_millis(2)
+    })
+}
+
+/// A builder with the defaults, in seccomp mode if [`seccomp`] says so, hot if
+/// [`hot`] says so.
 pub fn builder() -> SandboxBuilder {
-    SandboxBuilder::new().seccomp(seccomp())
+    modes(SandboxBuilder::new())
+}
+
+/// `builder` in the modes the test run asks for (see [`builder`]).
+#[allow(dead_code)]
+pub fn modes<T: Send + 'static>(builder: SandboxBuilder<T>) -> SandboxBuilder<T> {
+    let builder = builder.seccomp(seccomp());
+    match hot() {
+        Some(budget) => builder.hot(budget),
+        None => builder,
+    }
 }
 
 /// Builds `builder` from the guest `name`, after checking that KVM is there.
