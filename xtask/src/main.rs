@@ -2,6 +2,7 @@
 //! CI runs the same commands (see `.ci/run`).
 
 mod cmd;
+mod deploy;
 mod guests;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +20,9 @@ commands:
                         simpleguest linked as a position-dependent executable
   test                  guests, then check the format, build, test (each test run
                         killed after 20 minutes), lint and document the whole
-                        project; under CI=true a missing clippy or rustfmt fails it
+                        project, and validate deploy/ against the Kubernetes schemas
+                        (kubernetes-validate from PyPI, in target/deploy-venv);
+                        under CI=true a missing clippy, rustfmt or python3 fails it
   demo                  guests, the CLI, then the host's demo example
   bench [ARGS...]       guests, then the benchmarks of hyperlight-host and hyperlight-wasm
                         (with Wasmtime's figures from benches/wasmtime-compare and the
@@ -158,6 +161,7 @@ fn test(root: &Path) -> Result<(), Failed> {
     } else {
         eprintln!("xtask: clippy is not installed; skipping the lints (rustup component add clippy)");
     }
+    deploy::validate(root, ci)?;
     host_cargo(root, ["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings").run()?;
     let args = ["doc", "--no-deps", "--release", "--target", guests::TARGET, "-p", "hyperlight-guest"];
     guests::guest_cargo(args, &guests_dir, &guests_dir.join("target")).env("RUSTDOCFLAGS", "-Dwarnings").run()?;
