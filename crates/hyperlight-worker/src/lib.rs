@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 pub use config::{Config, ConfigError, FunctionConfig, Kind, ServerConfig};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub use server::App;
@@ -112,6 +113,12 @@ pub async fn serve(
     let drain = Arc::new(tokio::sync::Notify::new());
     let drain_app = Arc::clone(&app);
     let drain_started = Arc::clone(&drain);
+    // Answers are small: send them at once rather than wait for Nagle's timer.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("draining: no new connections; finishing in-flight requests");
