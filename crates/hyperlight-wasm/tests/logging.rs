@@ -13,6 +13,17 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
 type Records = Arc<Mutex<Vec<(Level, String, String)>>>;
 
+/// Held by each test of this file: they must not run at once. `tracing` caches each
+/// callsite's interest process-wide; a guest-log callsite first reached by the test
+/// without a subscriber while the other one is creating its own can keep the
+/// "never" of the first, and the capturing test then sees no record (it failed
+/// about one run in two on a loaded machine).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Guest records: level, message, guest_module.
 #[derive(Clone, Default)]
 struct Capture(Records);
@@ -48,6 +59,7 @@ impl<S: Subscriber> Layer<S> for Capture {
 
 #[test]
 fn env_log_and_stderr_lines_are_guest_records() {
+    let _serial = serial();
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     tracing::subscriber::with_default(subscriber, || {
@@ -72,6 +84,7 @@ fn env_log_and_stderr_lines_are_guest_records() {
 
 #[test]
 fn without_stderr_to_log_stderr_stays_a_stream() {
+    let _serial = serial();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     let builder = WasmSandbox::builder().stderr(move |b| sink.lock().expect("lock").extend_from_slice(b));
