@@ -127,6 +127,12 @@ pub async fn serve(
     });
     let grace = Duration::from_secs(config.server.drain_grace_secs);
     let mut server = std::pin::pin!(server.into_future());
+    // Made once, outside the loop: the grace period starts at the signal and is not
+    // restarted (nor its wake-up lost) when warming ends during a drain.
+    let mut grace_over = std::pin::pin!(async {
+        drain.notified().await;
+        tokio::time::sleep(grace).await;
+    });
     let mut warmed = false;
     let result = loop {
         tokio::select! {
@@ -139,7 +145,7 @@ pub async fn serve(
                     Err(join) => std::panic::resume_unwind(join.into_panic()),
                 }
             }
-            () = async { drain.notified().await; tokio::time::sleep(grace).await } => {
+            () = &mut grace_over => {
                 break Err(ServeError::DrainTimeout(grace));
             }
         }

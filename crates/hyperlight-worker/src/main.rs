@@ -75,11 +75,15 @@ fn serve(path: PathBuf, listen: Option<std::net::SocketAddr>) -> Result<(), Box<
     }
     let metrics = hyperlight_worker::install_recorder()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(hyperlight_worker::serve(config, metrics, |addr| {
+    let result = runtime.block_on(hyperlight_worker::serve(config, metrics, |addr| {
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
-    }))?;
-    Ok(())
+    }));
+    // After a drain every call has answered and only restores may be running; after
+    // a drain past its grace a call may still be in a VM, which goes with the
+    // process: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(result?)
 }
 
 fn snapshot(path: PathBuf, out: PathBuf) -> Result<(), Box<dyn std::error::Error>> {

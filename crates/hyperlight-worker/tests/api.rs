@@ -232,5 +232,27 @@ async fn sigterm_drains_in_flight_requests_then_exits_0() {
     assert!(c.get(w.url("/healthz")).send().await.is_err());
 }
 
+#[tokio::test]
+async fn a_drain_past_its_grace_period_exits_1() {
+    let g = guest("simpleguest");
+    let server = SERVER.replace("drain_grace_secs = 10", "drain_grace_secs = 1");
+    let config = [server, function("spin", "native", &g, "Spin", "deadline_ms = 20000")].concat();
+    let dir = temp_dir("grace");
+    let mut w = Worker::start(&dir, &config);
+    let c = client();
+    w.wait_ready(&c).await;
+    let (c2, url) = (c.clone(), w.url("/v1/functions/spin/invoke"));
+    let stuck = tokio::spawn(async move { c2.post(url).body("{}").send().await.map(|r| r.status().as_u16()) });
+    wait_for_sample(&c, &w, "worker_in_flight{function=\"spin\"}", 1.0).await;
+    let start = Instant::now();
+    w.terminate();
+    let status = w.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1), "{}", w.log());
+    assert!(start.elapsed() < Duration::from_secs(10), "exited after {:?}", start.elapsed());
+    assert!(w.log().contains("did not finish within the drain grace period"));
+    // The call still running was cut off with the process.
+    assert!(stuck.await.unwrap().is_err());
+}
+
 /// Iterations of `burn` for a call that is still running when SIGTERM arrives.
 const BURN: i64 = 200_000_000;
