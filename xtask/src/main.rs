@@ -2,6 +2,7 @@
 //! CI runs the same commands (see `.ci/run`).
 
 mod cmd;
+mod deploy;
 mod guests;
 
 use std::path::{Path, PathBuf};
@@ -19,11 +20,18 @@ commands:
                         simpleguest linked as a position-dependent executable
   test                  guests, then check the format, build, test (each test run
                         killed after 20 minutes), lint and document the whole
-                        project; under CI=true a missing clippy or rustfmt fails it
+                        project, and validate deploy/ against the Kubernetes schemas
+                        (kubernetes-validate from PyPI, in target/deploy-venv);
+                        under CI=true a missing clippy, rustfmt or python3 fails it
   demo                  guests, the CLI, then the host's demo example
   bench [ARGS...]       guests, then the benchmarks of hyperlight-host and hyperlight-wasm
                         (with Wasmtime's figures from benches/wasmtime-compare and the
                         soft-float Wasm runtime, built only here); ARGS go to criterion
+  loadtest [REQUESTS]   guests, the worker and its load generator (release), then drive
+                        the worker on loopback: a native and a Wasm function at
+                        concurrency 1, 2 and 8, REQUESTS requests per run (default
+                        2000); prints throughput, p50/p90/p99, errors, and the
+                        ratios to the same calls made in-process
   bench-obs [ROUNDS]    guests, then the observability bench (benches/observability.rs)
                         built with and without the feature `observability`, in turn,
                         ROUNDS times (default 3); prints the overhead ratios
@@ -48,6 +56,14 @@ fn main() -> ExitCode {
         Some("test") if args.len() == 1 => test(&root),
         Some("demo") if args.len() == 1 => demo(&root),
         Some("bench") => bench(&root, &args[1..]),
+        Some("loadtest") => match &args[1..] {
+            [] => loadtest(&root, None),
+            [n] => match n.parse::<usize>() {
+                Ok(n) if n > 0 => loadtest(&root, Some(n)),
+                _ => return usage_error(),
+            },
+            _ => return usage_error(),
+        },
         Some("bench-obs") => match &args[1..] {
             [] => bench_obs(&root, 3),
             [rounds] => match rounds.parse() {
@@ -170,6 +186,7 @@ fn test(root: &Path) -> Result<(), Failed> {
     } else {
         eprintln!("xtask: clippy is not installed; skipping the lints (rustup component add clippy)");
     }
+    deploy::validate(root, ci)?;
     host_cargo(root, ["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings").run()?;
     let args = ["doc", "--no-deps", "--release", "--target", guests::TARGET, "-p", "hyperlight-guest"];
     guests::guest_cargo(args, &guests_dir, &guests_dir.join("target")).env("RUSTDOCFLAGS", "-Dwarnings").run()?;
@@ -202,6 +219,19 @@ fn missing(tool: &str) -> Failed {
         step: format!("cargo {tool}"),
         detail: format!("{tool} is not installed, and CI=true requires it (rustup component add {tool})"),
     }
+}
+
+fn loadtest(root: &Path, requests: Option<usize>) -> Result<(), Failed> {
+    guests::build(root, false)?;
+    let args = ["build", "--release", "-p", "hyperlight-worker", "--bin", "hyperlight-worker", "--example", "loadtest"];
+    host_cargo(root, args).run()?;
+    let release = root.join("target").join("release");
+    let mut args = vec!["--worker".to_string(), release.join("hyperlight-worker").display().to_string()];
+    if let Some(n) = requests {
+        args.extend(["--requests".to_string(), n.to_string()]);
+    }
+    let generator = release.join("examples").join("loadtest").display().to_string();
+    Cmd::new(&generator, args).env("HYPERLIGHT_GUESTS_DIR", guests::release_dir(root)).run()
 }
 
 fn demo(root: &Path) -> Result<(), Failed> {

@@ -126,6 +126,19 @@ impl WasmSandbox {
         self.call_inner(name, args, want, None)
     }
 
+    /// [`call_values`](Self::call_values), stopped with a timeout error
+    /// ([`WasmCallError::Sandbox`] of [`CallError::Timeout`](hyperlight_host::CallError::Timeout))
+    /// if it runs longer than `timeout`.
+    pub fn call_values_with_timeout(
+        &mut self,
+        name: &str,
+        args: Vec<Value>,
+        want: Option<hyperlight_host::ValueType>,
+        timeout: Duration,
+    ) -> Result<Value, WasmCallError> {
+        self.call_inner(name, args, want, Some(timeout))
+    }
+
     fn call_inner(
         &mut self,
         name: &str,

@@ -332,7 +332,11 @@ impl<T> Sandbox<T> {
         InterruptHandle { inner: Arc::clone(self.machine.interrupt()) }
     }
 
-    fn call_values_with_timeout(
+    /// [`call_values`](Sandbox::call_values) with a deadline: stopped with
+    /// [`CallError::Timeout`] if it runs longer than `timeout` (`None`: no deadline,
+    /// instead of the sandbox's default), for servers that learn types at run time
+    /// and give each request its own deadline.
+    pub fn call_values_with_timeout(
         &mut self,
         name: &str,
         args: Vec<Value>,
