@@ -275,41 +275,45 @@ impl<T: 'static> SandboxBuilder<T> {
     }
 
     fn build(self, bytes: &[u8], sandbox_id: u64) -> Result<Sandbox<T>, BuildError> {
-        let span = Span::elf_parse(bytes.len());
-        let image = span.in_scope(|| ElfImage::parse(bytes));
-        span.record_result(&image);
-        // Closed here, not at the end of the build: a span lasts until it is dropped.
-        drop(span);
-        let image = image?;
+        // Each step's span in a block of its own, so that it closes with the step (a
+        // span lasts until it is dropped).
+        let image = {
+            let span = Span::elf_parse(bytes.len());
+            let image = span.in_scope(|| ElfImage::parse(bytes));
+            span.record_result(&image);
+            image
+        }?;
         let log_level = self.guest_log_level.unwrap_or_else(obs::default_guest_log_level);
-        let span = Span::memory();
-        let memory = span.in_scope(|| -> Result<_, BuildError> {
-            let shape = ImageShape::of(&image);
-            let mut memory = self.config.memory();
-            memory.regions = self.regions.clone();
-            let layout = Layout::new(&shape, &memory)?;
-            span.record_u64("memory_size", layout.memory_size);
-            let mut mem = GuestMemory::new(layout.memory_size)
-                .map_err(|source| BuildError::Memory { size: layout.memory_size, source })?;
-            write_image(&image, bytes, &layout, &mut mem, obs::effective_level(log_level))?;
-            Ok((shape, layout, mem))
-        });
-        span.record_result(&memory);
-        // Closed here, not at the end of the build: a span lasts until it is dropped.
-        drop(span);
+        let memory = {
+            let span = Span::memory();
+            let memory = span.in_scope(|| -> Result<_, BuildError> {
+                let shape = ImageShape::of(&image);
+                let mut memory = self.config.memory();
+                memory.regions = self.regions.clone();
+                let layout = Layout::new(&shape, &memory)?;
+                span.record_u64("memory_size", layout.memory_size);
+                let mut mem = GuestMemory::new(layout.memory_size)
+                    .map_err(|source| BuildError::Memory { size: layout.memory_size, source })?;
+                write_image(&image, bytes, &layout, &mut mem, obs::effective_level(log_level))?;
+                Ok((shape, layout, mem))
+            });
+            span.record_result(&memory);
+            memory
+        };
         let (shape, layout, mem) = memory?;
-        let span = Span::vm_create();
-        let vm = span.in_scope(|| -> Result<_, BuildError> {
-            let mut vm = vm::create(&mem, self.config.seccomp).map_err(|e| match e {
-                vm::CreateError::Hypervisor(e) => BuildError::Hypervisor(e),
-                vm::CreateError::VcpuThread(e) => BuildError::VcpuThread(e),
-            })?;
-            cpu::enter_user_mode(vm.as_mut(), &layout)?;
-            Ok(vm)
-        });
-        span.record_result(&vm);
-        // Closed here, not at the end of the build: a span lasts until it is dropped.
-        drop(span);
+        let vm = {
+            let span = Span::vm_create();
+            let vm = span.in_scope(|| -> Result<_, BuildError> {
+                let mut vm = vm::create(&mem, self.config.seccomp).map_err(|e| match e {
+                    vm::CreateError::Hypervisor(e) => BuildError::Hypervisor(e),
+                    vm::CreateError::VcpuThread(e) => BuildError::VcpuThread(e),
+                })?;
+                cpu::enter_user_mode(vm.as_mut(), &layout)?;
+                Ok(vm)
+            });
+            span.record_result(&vm);
+            vm
+        };
         let vm = vm?;
         let hook = self.debug.start()?;
         let guest_id = GuestId::of(&image, bytes);
