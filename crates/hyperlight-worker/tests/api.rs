@@ -106,6 +106,9 @@ async fn every_failure_has_its_status() {
         function("echo", "native", &g, "EchoString", ""),
         function("fault", "native", &g, "Fault", ""),
         function("spin", "native", &g, "Spin", "deadline_ms = 300"),
+        // For the 429: long enough that the second request surely arrives while the
+        // first still runs, on a loaded machine too.
+        function("slowspin", "native", &g, "Spin", "deadline_ms = 3000"),
     ]
     .concat();
     let dir = temp_dir("errors");
@@ -156,11 +159,11 @@ async fn every_failure_has_its_status() {
 
     // 429: one spin runs (pool 1), one waits (queue 1), the third is refused.
     let (a, b) = (c.clone(), c.clone());
-    let (ua, ub) = (w.url("/v1/functions/spin/invoke"), w.url("/v1/functions/spin/invoke"));
+    let (ua, ub) = (w.url("/v1/functions/slowspin/invoke"), w.url("/v1/functions/slowspin/invoke"));
     let first = tokio::spawn(async move { a.post(ua).body("{}").send().await.map(|r| r.status().as_u16()) });
     let second = tokio::spawn(async move { b.post(ub).body("{}").send().await.map(|r| r.status().as_u16()) });
-    wait_for_sample(&c, &w, "worker_in_flight{function=\"spin\"}", 2.0).await;
-    let r = c.post(w.url("/v1/functions/spin/invoke")).body("{}").send().await.unwrap();
+    wait_for_sample(&c, &w, "worker_in_flight{function=\"slowspin\"}", 2.0).await;
+    let r = c.post(w.url("/v1/functions/slowspin/invoke")).body("{}").send().await.unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "2");
     assert_eq!(first.await.unwrap().unwrap(), 504);
